@@ -1,0 +1,113 @@
+"""Every service setting in one place, each overridable by an environment variable.
+
+The README's configuration table lists the same settings; tests/test_config.py keeps the two
+in step. Defaults suit a 2 vCPU / 4 GB Fargate task.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
+
+# Fixed by the image and the Terraform module: not settings.
+SERVICE_PORT = 3000
+HEALTH_PATH = "/readyz"
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+# name -> (environment variable, default, meaning). Order is the README table's order.
+SETTINGS: dict[str, Setting] = {
+    "simplifier_tag": Setting("PLS_SIMPLIFIER_TAG", f"{SIMPLIFIER_MODEL_NAME}:latest",
+                              "BentoML model tag of the T5 simplifier"),
+    "classifier_tag": Setting("PLS_CLASSIFIER_TAG", f"{CLASSIFIER_MODEL_NAME}:latest",
+                              "BentoML model tag of the PLS classifier"),
+    "device": Setting("PLS_DEVICE", "auto",
+                      "`auto` (CUDA when available, else CPU), `cpu` or `cuda`"),
+    "max_batch_size": Setting("PLS_MAX_BATCH_SIZE", "16",
+                              "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
+    "max_latency_ms": Setting("PLS_MAX_LATENCY_MS", "60000",
+                              "Latency budget of a runner batch; requests beyond it are refused with 503"),
+    "simplifier_workers": Setting("PLS_SIMPLIFIER_WORKERS", "1", "Worker processes of the simplifier runner"),
+    "classifier_workers": Setting("PLS_CLASSIFIER_WORKERS", "1", "Worker processes of the classifier runner"),
+    "api_workers": Setting("PLS_API_WORKERS", "1", "Worker processes of the HTTP API service"),
+    "torch_threads": Setting("PLS_TORCH_THREADS", "0",
+                             "torch intra-op threads per simplifier worker; 0 = CPU share / workers"),
+    "request_timeout_s": Setting("PLS_REQUEST_TIMEOUT_S", "120",
+                                 "Seconds a request may take before BentoML answers 504/503"),
+    "max_text_chars": Setting("PLS_MAX_TEXT_CHARS", "20000", "Longest text accepted by any endpoint"),
+    "min_text_chars": Setting("PLS_MIN_TEXT_CHARS", "10", "Shortest text accepted by /generate and /classify"),
+}
+
+_INT_SETTINGS = {
+    "max_batch_size": (1, 256),
+    "max_latency_ms": (1, 600_000),
+    "simplifier_workers": (1, 64),
+    "classifier_workers": (1, 64),
+    "api_workers": (1, 64),
+    "torch_threads": (0, 256),
+    "request_timeout_s": (1, 3600),
+    "max_text_chars": (100, 1_000_000),
+    "min_text_chars": (1, 1000),
+}
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Config:
+    simplifier_tag: str
+    classifier_tag: str
+    device: str
+    max_batch_size: int
+    max_latency_ms: int
+    simplifier_workers: int
+    classifier_workers: int
+    api_workers: int
+    torch_threads: int
+    request_timeout_s: int
+    max_text_chars: int
+    min_text_chars: int
+
+
+def _parse(name: str, raw: str) -> object:
+    env = SETTINGS[name].env
+    if name in _INT_SETTINGS:
+        low, high = _INT_SETTINGS[name]
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{env}={raw!r} is not an integer") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{env}={value} is outside {low}..{high}")
+        return value
+    if name == "device":
+        if raw not in _DEVICES:
+            raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_DEVICES)}")
+        return raw
+    if not raw.strip():
+        raise ConfigError(f"{env} must not be empty")
+    return raw
+
+
+def load_config(environ: dict[str, str] | None = None) -> Config:
+    """Read the settings from `environ` (default: the process environment), validated."""
+    environ = os.environ if environ is None else environ
+    values = {
+        f.name: _parse(f.name, environ.get(SETTINGS[f.name].env, SETTINGS[f.name].default))
+        for f in fields(Config)
+    }
+    config = Config(**values)
+    if config.min_text_chars >= config.max_text_chars:
+        raise ConfigError("PLS_MIN_TEXT_CHARS must be smaller than PLS_MAX_TEXT_CHARS")
+    return config

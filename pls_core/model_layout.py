@@ -1,0 +1,50 @@
+"""What a model folder must hold, and the names the models get in the BentoML store.
+
+The users' DVC pipeline and the demo build both write this layout; the importer and the
+runners read it. Nothing here differs between demo and real models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Input prefix the simplifier was trained with; every request is sent with it.
+TASK_PREFIX = "simplify medical text into plain language: "
+# The simplifier's maximum input length in tokens, task prefix and EOS included.
+MAX_INPUT_TOKENS = 512
+
+SIMPLIFIER_DIRNAME = "t5_base"
+CLASSIFIER_DIRNAME = "baseline_classifier"
+
+# Names in the BentoML model store.
+SIMPLIFIER_MODEL_NAME = "pls-simplifier"
+CLASSIFIER_MODEL_NAME = "pls-classifier"
+
+# Classifier labels, as the users' training pipeline writes them.
+LABEL_PLAIN = "pls"
+LABEL_TECHNICAL = "non_pls"
+
+SIMPLIFIER_REQUIRED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+# At least one of these tokenizer files must be present.
+SIMPLIFIER_TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
+
+CLASSIFIER_REQUIRED_FILES = ("classifier.pkl", "vectorizer.pkl", "metrics.json")
+
+
+def missing_simplifier_files(folder: Path) -> list[str]:
+    """Names of the files the simplifier folder lacks (empty when complete)."""
+    missing = [name for name in SIMPLIFIER_REQUIRED_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in SIMPLIFIER_TOKENIZER_FILES):
+        missing.append(" or ".join(SIMPLIFIER_TOKENIZER_FILES))
+    return missing
+
+
+def missing_classifier_files(folder: Path) -> list[str]:
+    """Names of the files the classifier folder lacks (empty when complete)."""
+    return [name for name in CLASSIFIER_REQUIRED_FILES if not (folder / name).is_file()]

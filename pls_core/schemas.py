@@ -1,0 +1,128 @@
+"""Request and response models of the HTTP API (pydantic, no BentoML).
+
+Field names and defaults match the users' earlier FastAPI service, so existing clients work
+unchanged. Types are strict: a string where a number belongs is a 400, not a silent coercion.
+Text-length limits come from the configuration (PLS_MIN_TEXT_CHARS, PLS_MAX_TEXT_CHARS), read
+once when the service starts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from pls_core.config import load_config
+
+_LIMITS = load_config()
+MIN_TEXT_CHARS = _LIMITS.min_text_chars
+MAX_TEXT_CHARS = _LIMITS.max_text_chars
+
+
+def _not_blank(min_chars: int):
+    def check(text: str) -> str:
+        if len(text.strip()) < min_chars:
+            raise ValueError(f"must contain at least {min_chars} non-blank characters")
+        return text
+
+    return check
+
+
+InputText = Annotated[
+    str,
+    Field(min_length=MIN_TEXT_CHARS, max_length=MAX_TEXT_CHARS),
+    AfterValidator(_not_blank(MIN_TEXT_CHARS)),
+]
+AnyText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank(1))]
+MaxLength = Annotated[int, Field(ge=50, le=512, description="Most tokens generated per chunk")]
+NumBeams = Annotated[int, Field(ge=1, le=10, description="Beam-search width; 1 is greedy")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+
+class GenerateRequest(_Strict):
+    technical_text: InputText = Field(description="Technical medical text to rewrite in plain language")
+    max_length: MaxLength = 256
+    num_beams: NumBeams = 4
+    skip_if_plain: bool = Field(False, description="Return text the classifier judges plain unchanged")
+
+
+class GenerateResponse(BaseModel):
+    generated_pls: str
+    generation_time: float = Field(description="Seconds spent in the model")
+    num_chunks: int
+    tokens_input: int
+    tokens_output: int
+    skipped: bool = False
+
+
+class ClassifyRequest(_Strict):
+    text: InputText
+
+
+class ClassifyResponse(BaseModel):
+    is_pls: bool
+    confidence: float = Field(description="Probability that the text is a plain-language summary, 0-1")
+    flesch_reading_ease: float | None = Field(description="Flesch reading ease; null for a text with no words")
+    flesch_kincaid_grade: float | None = Field(description="Flesch-Kincaid grade level; null for a text with no words")
+    avg_word_length: float
+    technical_terms_count: int
+    reasoning: str
+
+
+class EvaluateRequest(_Strict):
+    original_text: AnyText
+    generated_pls: AnyText
+    reference_pls: AnyText | None = None
+
+
+class EvaluateResponse(BaseModel):
+    flesch_reading_ease: float | None = Field(description="Of the generated text; null when it has no words")
+    flesch_kincaid_grade: float | None = Field(description="Of the generated text; null when it has no words")
+    compression_ratio: float | None = Field(description="Generated words / original words; null when the original has none")
+    word_length: int = Field(description="Words in the generated text")
+    original_word_length: int = Field(description="Words in the original text")
+    rouge1: float | None = Field(None, description="ROUGE-1 F-measure; only with a reference")
+    rouge2: float | None = Field(None, description="ROUGE-2 F-measure; only with a reference")
+    rougeL: float | None = Field(None, description="ROUGE-L F-measure; only with a reference")
+    bleu: float | None = Field(None, description="sacrebleu sentence BLEU / 100; only with a reference")
+    sari: float | None = Field(None, description="SARI (Xu et al. 2016), 0-1; only with a reference")
+
+
+class GenerateWithMetricsRequest(_Strict):
+    technical_text: InputText
+    reference_pls: AnyText | None = None
+    max_length: MaxLength = 256
+    num_beams: NumBeams = 4
+
+
+class GenerateWithMetricsResponse(BaseModel):
+    generated_pls: str
+    metrics: EvaluateResponse
+    generation_time: float
+    num_chunks: int
+    tokens_input: int
+    tokens_output: int
+
+
+class HealthResponse(BaseModel):
+    status: str
+    model_loaded: bool
+    classifier_loaded: bool
+    device: str
+    model_path: str = Field(description="BentoML tag of the simplifier model being served")
+
+
+# Between the API service and the simplifier runner: one chunk to simplify, and its result.
+class SimplifyJob(BaseModel):
+    text: str
+    max_length: int
+    num_beams: int
+
+
+class SimplifyResult(BaseModel):
+    text: str
+    tokens_input: int
+    tokens_output: int
