@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Import the model folders into the BentoML model store as `pls-simplifier` and `pls-classifier`.
+
+    python scripts/import_models.py [--models-dir models] [--source demo|dvc]
+
+Each folder is checked for completeness and loaded once (the T5 with transformers, the
+classifier with joblib) before anything is written. The store version is derived from the
+files' content, so importing identical content again creates nothing and prints the existing
+tag. BentoML builds the new model in a temporary folder and moves it into the store only when
+complete, so a failed import leaves nothing behind. Honours BENTOML_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pls_core import model_layout as layout
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MAKE_HINT = "build the demo models with `python scripts/make_demo_models.py`, or pull yours with `scripts/pull_models.sh`"
+
+
+class ImportFailed(Exception):
+    """A model folder cannot be imported; the message says why and what to run."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    store_name: str
+    dirname: str
+    kind: str  # "simplifier" | "classifier"
+
+
+SPECS = (
+    ModelSpec(layout.SIMPLIFIER_MODEL_NAME, layout.SIMPLIFIER_DIRNAME, "simplifier"),
+    ModelSpec(layout.CLASSIFIER_MODEL_NAME, layout.CLASSIFIER_DIRNAME, "classifier"),
+)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file below `folder`, keyed by POSIX relative path, sorted."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return hashes
+
+
+def content_version(hashes: dict[str, str]) -> str:
+    """A store version that changes exactly when some file's name or content changes."""
+    listing = "\n".join(f"{name} {sha}" for name, sha in sorted(hashes.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def check_complete(spec: ModelSpec, folder: Path) -> None:
+    if not folder.is_dir():
+        raise ImportFailed(f"{folder} does not exist: {MAKE_HINT}")
+    if spec.kind == "simplifier":
+        missing = layout.missing_simplifier_files(folder)
+    else:
+        missing = layout.missing_classifier_files(folder)
+    if missing:
+        raise ImportFailed(f"{folder} is incomplete, missing: {', '.join(missing)}; {MAKE_HINT}")
+
+
+def check_loadable(spec: ModelSpec, folder: Path) -> None:
+    """Load the model the way the runner will, so a broken folder never reaches the store."""
+    try:
+        if spec.kind == "simplifier":
+            from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+            AutoTokenizer.from_pretrained(folder)
+            T5ForConditionalGeneration.from_pretrained(folder)
+        else:
+            import joblib
+
+            classifier = joblib.load(folder / "classifier.pkl")
+            vectorizer = joblib.load(folder / "vectorizer.pkl")
+            if not hasattr(vectorizer, "transform") or not hasattr(classifier, "predict_proba"):
+                raise TypeError("vectorizer.pkl needs `transform` and classifier.pkl `predict_proba`")
+            if layout.LABEL_PLAIN not in list(getattr(classifier, "classes_", [])):
+                raise ValueError(f"classifier.pkl has no class {layout.LABEL_PLAIN!r}")
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+        raise ImportFailed(f"{folder} does not load as a {spec.kind}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_metrics(folder: Path) -> dict:
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(f"{path} is not valid JSON: {exc}") from exc
+
+
+def dvc_md5(folder: Path) -> str | None:
+    """The folder's md5 as recorded in dvc.lock, when DVC tracks it."""
+    lock = REPO_ROOT / "dvc.lock"
+    if not lock.is_file():
+        return None
+    import yaml
+
+    try:
+        relative = folder.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return None
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == relative:
+                return out.get("md5")
+    return None
+
+
+@dataclass
+class PreparedImport:
+    spec: ModelSpec
+    folder: Path
+    tag: object  # bentoml.Tag
+    hashes: dict[str, str]
+    exists: bool
+
+
+def prepare(spec: ModelSpec, models_dir: Path) -> PreparedImport:
+    """Check one folder fully (complete, loadable) and work out its store tag."""
+    import bentoml
+
+    folder = models_dir / spec.dirname
+    check_complete(spec, folder)
+    hashes = file_hashes(folder)
+    tag = bentoml.Tag(spec.store_name, content_version(hashes))
+    try:
+        bentoml.models.get(tag)
+        exists = True
+    except bentoml.exceptions.NotFound:
+        exists = False
+    if not exists:
+        check_loadable(spec, folder)
+    return PreparedImport(spec, folder, tag, hashes, exists)
+
+
+def save(prepared: PreparedImport, source: str) -> None:
+    """Write one checked folder into the store; BentoML moves it in only when complete."""
+    import bentoml
+
+    spec = prepared.spec
+    labels = {"source": source, "kind": spec.kind}
+    md5 = dvc_md5(prepared.folder)
+    if md5:
+        labels["dvc_md5"] = md5
+    metadata = {"files_sha256": prepared.hashes, "metrics": read_metrics(prepared.folder)}
+    if spec.kind == "simplifier":
+        metadata["task_prefix"] = layout.TASK_PREFIX
+        metadata["max_input_tokens"] = layout.MAX_INPUT_TOKENS
+    with bentoml.models.create(prepared.tag, labels=labels, metadata=metadata) as model:
+        shutil.copytree(prepared.folder, model.path, dirs_exist_ok=True)
+
+
+def import_models(models_dir: Path, source: str) -> list[str]:
+    """Import both folders, or neither: return their store tags."""
+    import bentoml
+
+    # Every check for both models runs before anything is written.
+    prepared = [prepare(spec, models_dir) for spec in SPECS]
+    saved = []
+    try:
+        for item in prepared:
+            if item.exists:
+                print(f"{item.tag} is already in the store with identical content; nothing imported")
+                continue
+            save(item, source)
+            saved.append(item.tag)
+            print(f"imported {item.folder} as {item.tag}")
+    except BaseException:
+        for tag in saved:  # keep the pair consistent: undo this run's first import
+            bentoml.models.delete(tag)
+        raise
+    return [str(item.tag) for item in prepared]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models-dir", type=Path, default=Path("models"),
+                        help="folder holding t5_base/ and baseline_classifier/ (default: models)")
+    parser.add_argument("--source", choices=("demo", "dvc"), default="demo",
+                        help="label recording where the models came from (pull_models.sh passes dvc)")
+    args = parser.parse_args(argv)
+    try:
+        import_models(args.models_dir, args.source)
+    except ImportFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
