@@ -1,0 +1,1 @@
+"""Model runners: one BentoML service per model, each with an adaptive-batching API."""

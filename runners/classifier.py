@@ -1,0 +1,35 @@
+"""The TF-IDF + logistic-regression PLS classifier as an adaptive-batching BentoML service."""
+
+from __future__ import annotations
+
+import bentoml
+from bentoml.models import BentoModel
+
+from pls_core.config import load_config
+from pls_core.model_layout import LABEL_PLAIN
+from runners.simplifier import BATCH_OPTIONS, BATCHING
+
+CONFIG = load_config()
+
+
+@bentoml.service(
+    name="pls-classifier-runner",
+    workers=CONFIG.classifier_workers,
+    traffic={"timeout": CONFIG.request_timeout_s},
+)
+class Classifier:
+    model_ref = BentoModel(CONFIG.classifier_tag)
+
+    def __init__(self) -> None:
+        import joblib
+
+        folder = self.model_ref.path
+        self.vectorizer = joblib.load(f"{folder}/vectorizer.pkl")
+        self.classifier = joblib.load(f"{folder}/classifier.pkl")
+        self.plain_column = list(self.classifier.classes_).index(LABEL_PLAIN)
+
+    @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
+    def predict_proba(self, texts: list[str]) -> list[float]:
+        """Probability that each text is a plain-language summary."""
+        probabilities = self.classifier.predict_proba(self.vectorizer.transform(texts))
+        return [float(p) for p in probabilities[:, self.plain_column]]

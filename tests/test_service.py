@@ -1,0 +1,264 @@
+"""The PLS API served for real by `bentoml serve` on the demo models."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from pls_core.demo_corpus import build_corpus
+from pls_core.lexicon import LEXICON
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+TECHNICAL = "The patient had a myocardial infarction."
+
+
+@pytest.fixture(scope="module")
+def client(server: str):
+    with httpx.Client(base_url=server, timeout=300) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def heldout_pairs():
+    """(technical, plain) sentences the demo model never saw in training."""
+    return build_corpus(0).heldout_combinations
+
+
+def post(client: httpx.Client, path: str, body) -> httpx.Response:
+    return client.post(path, json=body)
+
+
+def batch_counts(metrics_text: str) -> tuple[float, float]:
+    """(batches, batches of size 1) the simplifier runner has run, from /metrics."""
+    def value(pattern: str) -> float:
+        total = 0.0
+        for line in metrics_text.splitlines():
+            if line.startswith("bentoml_service_adaptive_batch_size") and 'method_name="simplify"' in line \
+                    and re.search(pattern, line):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+    return value(r"_count\{"), value(r'_bucket\{le="1.0"')
+
+
+# --- /generate ------------------------------------------------------------------------------
+
+def test_generate_turns_a_technical_term_into_its_plain_form(client):
+    response = post(client, "/generate", {"technical_text": TECHNICAL, "num_beams": 1})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "heart attack" in body["generated_pls"].lower()
+    assert "infarction" not in body["generated_pls"].lower()
+    assert body["num_chunks"] == 1 and body["skipped"] is False
+    assert body["tokens_input"] > 5 and body["tokens_output"] > 3
+    assert body["generation_time"] > 0
+
+
+def test_generate_default_beam_search_also_simplifies(client):
+    body = post(client, "/generate", {"technical_text": TECHNICAL}).json()
+    assert "heart attack" in body["generated_pls"].lower()
+
+
+def test_long_text_is_chunked_and_every_chunk_is_simplified_in_order(client, heldout_pairs):
+    sentences = [technical for technical, _ in heldout_pairs[:60]]
+    text = " ".join(sentences)
+    body = post(client, "/generate", {"technical_text": text, "num_beams": 1}).json()
+    assert body["num_chunks"] > 1
+    assert body["tokens_input"] > 512
+
+    # The long output is exactly the chunks' outputs joined in order: re-chunk the text the
+    # same way and simplify each chunk as a request of its own.
+    from transformers import AutoTokenizer
+
+    from pls_core.chunking import split_sentences
+
+    assert split_sentences(text) == sentences
+    tokenizer = AutoTokenizer.from_pretrained("models/t5_base")
+    from pls_core.chunking import chunk_text
+    from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
+
+    chunks = chunk_text(text, lambda s: len(tokenizer(TASK_PREFIX + s).input_ids), MAX_INPUT_TOKENS,
+                        lambda s, b: pytest.fail("no sentence here is over-long"))
+    assert len(chunks) == body["num_chunks"]
+    singles = [post(client, "/generate", {"technical_text": chunk, "num_beams": 1}).json()["generated_pls"]
+               for chunk in chunks]
+    assert body["generated_pls"] == " ".join(singles)
+    # And the plain forms of the first and the last sentence's terms appear, first before last.
+    first_plain, last_plain = heldout_pairs[0][1], heldout_pairs[59][1]
+    output = body["generated_pls"]
+    assert output.startswith(first_plain[:20]), (output[:80], first_plain)
+    assert output.rstrip().endswith(last_plain[-20:]), (output[-80:], last_plain)
+
+
+def test_an_over_long_sentence_is_split_at_token_level(client):
+    run_on = ", ".join(["the patient had a myocardial infarction"] * 120) + "."
+    body = post(client, "/generate", {"technical_text": run_on, "num_beams": 1, "max_length": 50}).json()
+    assert body["num_chunks"] >= 2
+    assert body["generated_pls"]
+
+
+def test_concurrent_requests_are_batched_and_all_correct(client, server, heldout_pairs):
+    pairs = heldout_pairs[100:116]
+    before_total, before_single = batch_counts(client.get("/metrics").text)
+
+    def generate(technical: str) -> dict:
+        with httpx.Client(base_url=server, timeout=300) as own:
+            response = own.post("/generate", json={"technical_text": technical, "num_beams": 1})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(generate, [technical for technical, _ in pairs]))
+
+    correct = sum(result["generated_pls"] == plain for result, (_, plain) in zip(results, pairs))
+    assert correct >= 14, [(r["generated_pls"], p) for r, (_, p) in zip(results, pairs)]
+    after_total, after_single = batch_counts(client.get("/metrics").text)
+    batches, single_batches = after_total - before_total, after_single - before_single
+    assert batches < 16, "16 concurrent requests ran as 16 separate batches"
+    assert batches - single_batches >= 1, "no runner batch larger than 1"
+
+
+def test_greedy_output_is_the_same_alone_and_inside_a_batch(client, server, heldout_pairs):
+    probe = heldout_pairs[200][0]
+    alone = post(client, "/generate", {"technical_text": probe, "num_beams": 1}).json()["generated_pls"]
+    others = [technical for technical, _ in heldout_pairs[201:216]]
+
+    def generate(technical: str) -> str:
+        with httpx.Client(base_url=server, timeout=300) as own:
+            return own.post("/generate", json={"technical_text": technical, "num_beams": 1}).json()["generated_pls"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        in_batch = list(pool.map(generate, others[:8] + [probe] + others[8:]))[8]
+    assert in_batch == alone
+
+
+def test_requests_with_different_settings_each_get_their_own(client, server):
+    bodies = [{"technical_text": TECHNICAL, "num_beams": beams, "max_length": length}
+              for beams, length in [(1, 50), (4, 256), (2, 60), (1, 512)]]
+
+    def generate(body: dict) -> dict:
+        with httpx.Client(base_url=server, timeout=300) as own:
+            return own.post("/generate", json=body).json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(generate, bodies))
+    for body, result in zip(bodies, results):
+        alone = post(client, "/generate", body).json()
+        assert result["generated_pls"] == alone["generated_pls"], body
+        assert result["tokens_output"] <= body["max_length"]
+
+
+def test_tight_max_length_truncates_output(client):
+    text = " ".join(["The patient had a myocardial infarction and hypertension."] * 6)
+    short = post(client, "/generate", {"technical_text": text, "num_beams": 1, "max_length": 50}).json()
+    assert short["tokens_output"] <= 50
+
+
+def test_skip_if_plain_returns_plain_text_unchanged(client, heldout_pairs):
+    plain = heldout_pairs[0][1]
+    body = post(client, "/generate", {"technical_text": plain, "skip_if_plain": True}).json()
+    assert body["skipped"] is True and body["generated_pls"] == plain and body["num_chunks"] == 0
+
+    body = post(client, "/generate", {"technical_text": TECHNICAL, "skip_if_plain": True, "num_beams": 1}).json()
+    assert body["skipped"] is False and "heart attack" in body["generated_pls"].lower()
+
+
+# --- /classify, /evaluate, /generate-with-metrics, /health -----------------------------------
+
+def test_classify_tells_plain_from_technical(client, heldout_pairs):
+    technical, plain = heldout_pairs[3]
+    tech = post(client, "/classify", {"text": technical}).json()
+    easy = post(client, "/classify", {"text": plain}).json()
+    assert tech["is_pls"] is False and tech["confidence"] < 0.5
+    assert easy["is_pls"] is True and easy["confidence"] > 0.5
+    assert tech["technical_terms_count"] >= 1 and easy["technical_terms_count"] == 0
+    for body in (tech, easy):
+        assert 0 <= body["confidence"] <= 1
+        assert isinstance(body["flesch_reading_ease"], float)
+        assert isinstance(body["flesch_kincaid_grade"], float)
+        assert body["avg_word_length"] > 0
+    assert "technical" in tech["reasoning"].lower() and "plain" in easy["reasoning"].lower()
+
+
+def test_evaluate_with_and_without_reference(client):
+    body = {"original_text": "The patient had a myocardial infarction and hypertension.",
+            "generated_pls": "The patient had a heart attack and high blood pressure."}
+    without = post(client, "/evaluate", body).json()
+    assert without["word_length"] == 10 and without["original_word_length"] == 8
+    assert without["compression_ratio"] == pytest.approx(10 / 8)
+    assert without["rouge1"] is None and without["sari"] is None
+
+    same = post(client, "/evaluate", {**body, "reference_pls": body["generated_pls"]}).json()
+    assert same["rouge1"] == pytest.approx(1.0) and same["bleu"] == pytest.approx(1.0)
+    other = post(client, "/evaluate", {**body, "reference_pls": "A person had a stroke."}).json()
+    assert other["rouge1"] < same["rouge1"] and other["sari"] < same["sari"]
+    assert 0 <= other["sari"] <= 1
+
+
+def test_generate_with_metrics_returns_output_and_its_metrics(client, heldout_pairs):
+    technical, plain = heldout_pairs[5]
+    body = post(client, "/generate-with-metrics",
+                {"technical_text": technical, "reference_pls": plain, "num_beams": 1}).json()
+    assert body["generated_pls"] == plain
+    assert body["metrics"]["bleu"] == pytest.approx(1.0)
+    assert body["metrics"]["sari"] > 0.5
+    assert body["num_chunks"] == 1 and body["tokens_output"] > 0
+
+
+def test_health_and_bentoml_probes(client):
+    health = client.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body == {**body, "status": "healthy", "model_loaded": True, "classifier_loaded": True, "device": "cpu"}
+    assert body["model_path"].startswith("pls-simplifier:")
+    for probe in ("/livez", "/readyz", "/metrics"):
+        assert client.get(probe).status_code == 200, probe
+    assert "swagger" in client.get("/").text.lower()
+    spec = client.get("/docs.json").json()
+    assert {"/generate", "/classify", "/evaluate", "/generate-with-metrics"} <= set(spec["paths"])
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+BAD_REQUESTS = [
+    ("/generate", {}, "technical_text", "missing"),
+    ("/generate", {"technical_text": 42}, "technical_text", "string"),
+    ("/generate", {"technical_text": "too short"}, "technical_text", "at least 10"),
+    ("/generate", {"technical_text": "          \n   "}, "technical_text", "non-blank"),
+    ("/generate", {"technical_text": "x" * 20001}, "technical_text", "at most 20000"),
+    ("/generate", {"technical_text": TECHNICAL, "num_beams": 11}, "num_beams", "less than or equal to 10"),
+    ("/generate", {"technical_text": TECHNICAL, "num_beams": 0}, "num_beams", "greater than or equal to 1"),
+    ("/generate", {"technical_text": TECHNICAL, "max_length": 49}, "max_length", "greater than or equal to 50"),
+    ("/generate", {"technical_text": TECHNICAL, "max_length": 513}, "max_length", "less than or equal to 512"),
+    ("/generate", {"technical_text": TECHNICAL, "num_beams": "4"}, "num_beams", "integer"),
+    ("/generate", {"technical_text": TECHNICAL, "skip_if_plain": "yes"}, "skip_if_plain", "boolean"),
+    ("/classify", {"text": None}, "text", "string"),
+    ("/classify", {"txt": TECHNICAL}, "text", "missing"),
+    ("/evaluate", {"original_text": TECHNICAL}, "generated_pls", "missing"),
+    ("/evaluate", {"original_text": TECHNICAL, "generated_pls": ""}, "generated_pls", "at least 1"),
+    ("/generate-with-metrics", {"technical_text": TECHNICAL, "reference_pls": 3}, "reference_pls", "string"),
+    ("/generate", ["not", "an", "object"], "", "object"),
+]
+
+
+@pytest.mark.parametrize("path,body,field,rule", BAD_REQUESTS)
+def test_bad_input_gets_a_400_naming_the_field_and_rule(client, path, body, field, rule):
+    response = post(client, path, body)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert any(field in ".".join(map(str, error["loc"])) for error in detail), detail
+    assert any(rule.lower() in error["msg"].lower() for error in detail), detail
+
+
+@pytest.mark.parametrize("raw", [b"{bad json", b"", b"\xff\xfe", b'{"technical_text": "abc'])
+def test_invalid_json_gets_a_400(client, raw):
+    response = client.post("/generate", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"]
+
+
+def test_the_service_still_answers_after_bad_input(client):
+    assert post(client, "/classify", {"text": TECHNICAL}).status_code == 200
