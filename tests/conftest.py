@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.moto_support import free_port
+from tests.serve_support import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -56,42 +52,6 @@ def bento_home(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> P
     result = run([PYTHON, "scripts/import_models.py", "--models-dir", demo_models], env=import_env(home))
     assert result.returncode == 0, result.stdout + result.stderr
     return home
-
-
-@contextlib.contextmanager
-def bentoml_serve(bento_home: Path, log_path: Path, **settings: str) -> Iterator[str]:
-    """Run `bentoml serve` from the repo root on a free 127.0.0.1 port; yield its base URL."""
-    port = free_port()
-    env = {**import_env(bento_home), **settings}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, proc, log_path)
-            yield url
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
-    """Wait for /readyz 200 (all runners loaded), failing with the server log if it never comes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"bentoml serve did not become ready; log:\n{log_path.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,55 @@
+"""Run a real `bentoml serve` of this repo for tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.moto_support import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+BENTOML = Path(sys.executable).parent / "bentoml"
+
+
+@contextlib.contextmanager
+def bentoml_serve(bento_home: Path, log_path: Path, **settings: str) -> Iterator[str]:
+    """Run `bentoml serve` from the repo root on a free 127.0.0.1 port; yield its base URL."""
+    port = free_port()
+    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true", **settings}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(BENTOML), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url, proc, log_path)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    """Wait for /readyz 200 (all runners loaded), failing with the server log if it never comes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"bentoml serve did not become ready; log:\n{log_path.read_text()[-4000:]}")
