@@ -1,0 +1,58 @@
+################################################################################
+# Target tracking on CPU and on ALB requests per task. Whichever asks for more tasks
+# wins; scale-in is slow because a new task needs minutes to load the model.
+################################################################################
+
+resource "aws_appautoscaling_target" "this" {
+  count = var.enable_autoscaling ? 1 : 0
+
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this.name}"
+  min_capacity       = var.min_capacity
+  max_capacity       = var.max_capacity
+}
+
+resource "aws_appautoscaling_policy" "cpu" {
+  count = var.enable_autoscaling ? 1 : 0
+
+  name               = "${var.name}-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.cpu_target_utilization
+    scale_in_cooldown  = var.scale_in_cooldown
+    scale_out_cooldown = var.scale_out_cooldown
+
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "requests" {
+  count = var.enable_autoscaling ? 1 : 0
+
+  name               = "${var.name}-requests"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.requests_per_target
+    scale_in_cooldown  = var.scale_in_cooldown
+    scale_out_cooldown = var.scale_out_cooldown
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${aws_lb.this.arn_suffix}/${aws_lb_target_group.this.arn_suffix}"
+    }
+  }
+
+  # The metric exists only once the target group serves through a listener.
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https]
+}

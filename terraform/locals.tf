@@ -1,0 +1,48 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_availability_zones" "available" {
+  # checkov:skip=CKV_AWS_394:Only the first zones (one per subnet CIDR) are taken, and a zone AWS adds sorts after them; availability_zones pins the zones explicitly when wanted.
+  state = "available"
+
+  # Local and Wavelength zones cannot run Fargate tasks or host this ALB.
+  filter {
+    name   = "zone-type"
+    values = ["availability-zone"]
+  }
+}
+
+locals {
+  # Fixed by the service (pls_core/config.py SERVICE_PORT and HEALTH_PATH);
+  # tests/test_terraform.py keeps these two in step with it.
+  container_port    = 3000
+  health_check_path = "/readyz"
+
+  container_name = var.name
+  account_id     = data.aws_caller_identity.current.account_id
+  partition      = data.aws_partition.current.partition
+  region         = data.aws_region.current.name
+
+  azs = length(var.availability_zones) > 0 ? var.availability_zones : slice(
+    data.aws_availability_zones.available.names, 0, length(var.public_subnet_cidrs)
+  )
+
+  https_enabled = var.certificate_arn != null
+
+  # The service's own request timeout; the ALB idle timeout and the target group's
+  # deregistration delay must both outlast it.
+  request_timeout_s = tonumber(lookup(var.service_environment, "PLS_REQUEST_TIMEOUT_S", "120"))
+
+  image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+
+  tags = merge(
+    {
+      Service   = var.name
+      ManagedBy = "terraform"
+    },
+    var.tags,
+  )
+}

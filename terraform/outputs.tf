@@ -1,0 +1,79 @@
+output "api_url" {
+  description = "Base URL of the service (HTTPS when a certificate is set). Point a DNS name at alb_dns_name to match the certificate."
+  value       = local.https_enabled ? "https://${aws_lb.this.dns_name}" : "http://${aws_lb.this.dns_name}"
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the ALB (target of a CNAME or alias record)."
+  value       = aws_lb.this.dns_name
+}
+
+output "alb_zone_id" {
+  description = "Route 53 zone id of the ALB, for an alias record."
+  value       = aws_lb.this.zone_id
+}
+
+output "ecr_repository_url" {
+  description = "URL of the ECR repository to push the bento image to."
+  value       = aws_ecr_repository.this.repository_url
+}
+
+output "ecr_repository_name" {
+  description = "Name of the ECR repository."
+  value       = aws_ecr_repository.this.name
+}
+
+output "image" {
+  description = "Full image reference the task definition runs."
+  value       = local.image
+}
+
+output "image_tag" {
+  description = "Image tag (bento version) the task definition runs."
+  value       = var.image_tag
+}
+
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the ECS cluster."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "service_name" {
+  description = "Name of the ECS service."
+  value       = aws_ecs_service.this.name
+}
+
+output "task_definition_arn" {
+  description = "ARN of the task definition revision the service runs."
+  value       = aws_ecs_task_definition.this.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the service containers."
+  value       = aws_cloudwatch_log_group.service.name
+}
+
+output "region" {
+  description = "Region the stack runs in."
+  value       = local.region
+}
+
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "IDs of the private subnets the tasks run in."
+  value       = aws_subnet.private[*].id
+}
+
+output "task_security_group_id" {
+  description = "Security group of the tasks."
+  value       = aws_security_group.tasks.id
+}
