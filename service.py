@@ -63,11 +63,11 @@ class PLSService:
     # --- chunking -------------------------------------------------------------------------
     def _count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text`: task prefix + text + EOS."""
-        return len(self.tokenizer(TASK_PREFIX + text).input_ids)
+        return len(self.tokenizer(TASK_PREFIX + text, verbose=False).input_ids)
 
     def _split_oversized(self, sentence: str, budget: int) -> list[str]:
         """Cut one over-long sentence into token windows that each fit `budget`."""
-        ids = self.tokenizer(sentence, add_special_tokens=False).input_ids
+        ids = self.tokenizer(sentence, add_special_tokens=False, verbose=False).input_ids
         window = budget - self.prefix_tokens - 1
         while window > 0:
             pieces = [self.tokenizer.decode(ids[i:i + window]).strip() for i in range(0, len(ids), window)]
