@@ -1,0 +1,247 @@
+"""The demo corpus generator and the demo model build (scripts/make_demo_models.py).
+
+The build tests run the real script once in quick mode (about a minute on 2 cores) and check
+what it wrote with the same libraries the service uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pls_core import demo_corpus
+from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms, lexicon_problems
+from pls_core.model_layout import (
+    CLASSIFIER_DIRNAME,
+    LABEL_PLAIN,
+    LABEL_TECHNICAL,
+    MAX_INPUT_TOKENS,
+    SIMPLIFIER_DIRNAME,
+    TASK_PREFIX,
+    missing_classifier_files,
+    missing_simplifier_files,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "make_demo_models.py"
+
+
+def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+# ----------------------------------------------------------------------------- lexicon, corpus
+
+
+def test_lexicon_is_large_and_sound():
+    assert len(LEXICON) >= 150
+    assert lexicon_problems() == []
+    assert LEXICON["myocardial infarction"] == "heart attack"
+    assert LEXICON["hypertension"] == "high blood pressure"
+    assert LEXICON["analgesic"] == "painkiller"
+    assert all(key == key.lower() for key in LEXICON)
+    assert not any(plain.lower() in LEXICON for plain in LEXICON.values())
+
+
+def test_find_terms_matches_whole_words_case_insensitively():
+    text = "Acute Myocardial infarction and hypertensions, treated orally."
+    assert find_terms(text) == ["acute", "myocardial infarction", "orally"]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> demo_corpus.Corpus:
+    return demo_corpus.build_corpus(7, per_template=30, n_freeform=500)
+
+
+def test_corpus_is_deterministic(corpus):
+    again = demo_corpus.build_corpus(7, per_template=30, n_freeform=500)
+    assert again.train == corpus.train
+    assert again.heldout_combinations == corpus.heldout_combinations
+    assert again.heldout_templates == corpus.heldout_templates
+    assert demo_corpus.build_corpus(8, per_template=30, n_freeform=500).train != corpus.train
+
+
+def test_heldout_templates_are_disjoint_from_training_templates(corpus):
+    assert len(demo_corpus.HELDOUT_TEMPLATES) >= 10
+    train_frames = {t.technical for t in demo_corpus.TRAIN_TEMPLATES}
+    heldout_frames = {t.technical for t in demo_corpus.HELDOUT_TEMPLATES}
+    assert not train_frames & heldout_frames
+    # No held-out template sentence appears in training, and every held-out template is used.
+    train_texts = {tech for tech, _ in corpus.train}
+    assert not train_texts & {tech for tech, _ in corpus.heldout_templates}
+    frames = [re.sub(r"\{[^}]+\}", "(.+)", re.escape(t.technical).replace(r"\{", "{")
+                     .replace(r"\}", "}")) for t in demo_corpus.HELDOUT_TEMPLATES]
+    for frame in frames:
+        assert any(re.fullmatch(frame, tech, re.IGNORECASE)
+                   for tech, _ in corpus.heldout_templates), frame
+
+
+def test_heldout_combinations_are_not_in_training(corpus):
+    train_texts = {tech for tech, _ in corpus.train}
+    assert corpus.heldout_combinations
+    assert not train_texts & {tech for tech, _ in corpus.heldout_combinations}
+    assert len(corpus.heldout_templates) <= 200 and len(corpus.heldout_combinations) <= 300
+
+
+def test_pairs_replace_every_term(corpus):
+    pairs = corpus.train + corpus.heldout_combinations + corpus.heldout_templates
+    for technical, plain in pairs:
+        terms = find_terms(technical)
+        assert terms, technical
+        assert not find_terms(plain), (technical, plain)
+    replaced, total = demo_corpus.term_replacement(pairs, [plain for _, plain in pairs])
+    assert replaced == total > 0
+
+
+def test_every_term_is_trained(corpus):
+    seen = {term for technical, _ in corpus.train for term in find_terms(technical)}
+    assert seen == set(LEXICON)
+    assert set(LEXICON_BY_CATEGORY) >= {"condition", "symptom", "medicine"}
+
+
+# ----------------------------------------------------------------------------- quick build
+
+
+@pytest.fixture(scope="module")
+def quick_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "models"
+    result = run_script("--out", str(out), "--quick", "--seed", "0")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return out
+
+
+def test_build_writes_every_required_file(quick_build):
+    assert missing_simplifier_files(quick_build / SIMPLIFIER_DIRNAME) == []
+    assert missing_classifier_files(quick_build / CLASSIFIER_DIRNAME) == []
+    assert (quick_build / SIMPLIFIER_DIRNAME / "metrics.json").is_file()
+    # The temporary build folder next to DIR is gone.
+    assert not [p for p in quick_build.parent.iterdir() if p.name.startswith(".models.")]
+
+
+def test_metrics_are_recorded(quick_build):
+    metrics = json.loads((quick_build / SIMPLIFIER_DIRNAME / "metrics.json").read_text())
+    for key in ("parameters", "training_steps", "seed", "build_seconds", "heldout_combinations",
+                "heldout_templates"):
+        assert key in metrics
+    assert metrics["seed"] == 0 and metrics["quick"] is True
+    assert 0 <= metrics["heldout_combinations"]["bleu"] <= 100
+    classifier = json.loads((quick_build / CLASSIFIER_DIRNAME / "metrics.json").read_text())
+    assert classifier["heldout_accuracy"] >= 0.9
+
+
+@pytest.fixture(scope="module")
+def simplifier(quick_build):
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    folder = quick_build / SIMPLIFIER_DIRNAME
+    return AutoTokenizer.from_pretrained(folder), T5ForConditionalGeneration.from_pretrained(folder)
+
+
+def test_tokenizer_reloads_and_round_trips(simplifier, quick_build):
+    tokenizer, _ = simplifier
+    assert tokenizer.model_max_length == MAX_INPUT_TOKENS
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id) == (0, 1)
+    text = "Patients with hypertension were administered an analgesic orally (n = 12; ≥ 5 µg)."
+    ids = tokenizer(TASK_PREFIX + text).input_ids
+    assert ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(ids, skip_special_tokens=True) == TASK_PREFIX + text
+    config = json.loads((quick_build / SIMPLIFIER_DIRNAME / "generation_config.json").read_text())
+    assert config["no_repeat_ngram_size"] == 3
+    assert config["max_length"] >= 64
+
+
+def test_greedy_generation_replaces_common_terms(simplifier):
+    """Quick mode memorises the commonest terms in the training templates' sentence shapes."""
+    tokenizer, model = simplifier
+    sentences = [
+        "Patients with hypertension were administered an analgesic orally.",
+        "Hypertension was exacerbated by myocardial infarction.",
+        "The patient presented with pyrexia and dyspnea.",
+        "Take the analgesic orally twice a day.",
+        "Symptoms include dyspnea, pyrexia and edema.",
+        "Is an anticoagulant safe for people with hypertension?",
+    ]
+    encoded = tokenizer([TASK_PREFIX + s for s in sentences], return_tensors="pt", padding=True)
+    outputs = tokenizer.batch_decode(model.generate(**encoded, max_new_tokens=48),
+                                     skip_special_tokens=True)
+    assert "high blood pressure" in outputs[0].lower(), outputs
+    replaced, total = demo_corpus.term_replacement([(s, "") for s in sentences], outputs)
+    assert replaced / total >= 0.6, list(zip(sentences, outputs))
+    # Technical terms are gone from most outputs.
+    assert sum(bool(find_terms(out)) for out in outputs) <= 2, outputs
+
+
+def test_classifier_predicts_register(quick_build):
+    import joblib
+
+    folder = quick_build / CLASSIFIER_DIRNAME
+    classifier = joblib.load(folder / "classifier.pkl")
+    vectorizer = joblib.load(folder / "vectorizer.pkl")
+    assert list(classifier.classes_) == [LABEL_TECHNICAL, LABEL_PLAIN]
+    texts = ["The patient presented with dyspnea, pyrexia and tachycardia after myocardial infarction.",
+             "The patient came in with shortness of breath, fever and a fast heartbeat after a heart attack."]
+    assert list(classifier.predict(vectorizer.transform(texts))) == [LABEL_TECHNICAL, LABEL_PLAIN]
+
+
+def test_second_run_is_skipped_as_up_to_date(quick_build):
+    started = time.monotonic()
+    result = run_script("--out", str(quick_build), "--quick", "--seed", "0")
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+    assert time.monotonic() - started < 30
+    # Other arguments do not count as up to date.
+    stamp = json.loads((quick_build / ".demo_models_stamp.json").read_text())
+    assert stamp["arguments"]["quick"] is True and stamp["arguments"]["seed"] == 0
+
+
+# ----------------------------------------------------------------------------- --corpus, errors
+
+
+def test_corpus_option_trains_on_line_files(tmp_path):
+    pairs = demo_corpus.build_corpus(1, per_template=2, n_freeform=20).train[:60]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.source").write_text("\n".join(src for src, _ in pairs) + "\n")
+    (data / "train.target").write_text("\n".join(tgt for _, tgt in pairs) + "\n")
+    out = tmp_path / "models"
+    result = run_script("--out", str(out), "--quick", "--corpus", str(data), "--steps", "10")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert missing_simplifier_files(out / SIMPLIFIER_DIRNAME) == []
+    assert missing_classifier_files(out / CLASSIFIER_DIRNAME) == []
+    metrics = json.loads((out / SIMPLIFIER_DIRNAME / "metrics.json").read_text())
+    assert metrics["training_steps"] == 10
+    assert metrics["heldout_split"]["pairs"] == 6
+    assert "bleu" in metrics["heldout_split"]
+    assert "heldout_accuracy" in json.loads((out / CLASSIFIER_DIRNAME / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("case", ["missing_dir", "no_files", "no_target", "misaligned",
+                                  "empty_line", "bad_seed", "bad_steps"])
+def test_bad_arguments_exit_with_a_message(tmp_path, case):
+    data = tmp_path / "data"
+    args = ["--out", str(tmp_path / "models"), "--quick", "--corpus", str(data)]
+    if case != "missing_dir":
+        data.mkdir()
+    if case == "no_target":
+        (data / "val.source").write_text("a\nb\nc\nd\n")
+    if case in ("misaligned", "empty_line", "bad_seed", "bad_steps"):
+        (data / "val.source").write_text("one\ntwo\nthree\nfour\n")
+        (data / "val.target").write_text("1\n2\n3\n" + ("4\n" if case != "misaligned" else ""))
+    if case == "empty_line":
+        (data / "val.target").write_text("1\n\n3\n4\n")
+    if case == "bad_seed":
+        args += ["--seed", "many"]
+    if case == "bad_steps":
+        args += ["--steps", "0"]
+    result = run_script(*args, timeout=60)
+    assert result.returncode != 0
+    assert "error" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
