@@ -26,6 +26,13 @@ from tests.serve_support import REPO, bentoml_serve
 COCHRANE = REPO.parent / "shared" / "data" / "cochrane" / "val.source"
 
 
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def payloads(kind: str, count: int) -> list[str]:
     if kind == "cochrane":
         if not COCHRANE.is_file():
@@ -60,7 +67,7 @@ def measure(url: str, texts: list[str], rounds: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=positive_int, default=3, help="rounds of 16 concurrent requests")
     parser.add_argument("--payload", choices=("demo", "cochrane"), default="demo")
     args = parser.parse_args()
     texts = payloads(args.payload, 16)

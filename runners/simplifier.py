@@ -7,7 +7,6 @@ group of jobs that share generation settings runs as one padded `generate` call.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from itertools import groupby
 
 import bentoml
@@ -50,7 +49,6 @@ class Simplifier:
         self.device = pick_device(CONFIG.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref.path)
         self.model = T5ForConditionalGeneration.from_pretrained(self.model_ref.path).to(self.device).eval()
-        self.batch_sizes: dict[int, int] = defaultdict(int)  # batch size -> batches seen
         logger.info("simplifier %s on %s with %d torch threads",
                     self.model_ref.tag, self.device, torch.get_num_threads())
 
@@ -58,7 +56,6 @@ class Simplifier:
     @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
     def simplify(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
         """Simplify each job's text with its own settings; results keep the jobs' order."""
-        self.batch_sizes[len(jobs)] += 1
         results: list[SimplifyResult | None] = [None] * len(jobs)
         order = sorted(range(len(jobs)), key=lambda i: (jobs[i].max_length, jobs[i].num_beams))
         for _, group in groupby(order, key=lambda i: (jobs[i].max_length, jobs[i].num_beams)):
@@ -91,9 +88,5 @@ class Simplifier:
 
     @bentoml.api
     def status(self) -> dict:
-        """Device, model tag, and how many batches of each size this worker has run."""
-        return {
-            "device": self.device,
-            "model_tag": str(self.model_ref.tag),
-            "batch_sizes": {str(size): count for size, count in sorted(self.batch_sizes.items())},
-        }
+        """Device and model tag, for the API's /health (batch sizes are on /metrics)."""
+        return {"device": self.device, "model_tag": str(self.model_ref.tag)}
