@@ -10,16 +10,20 @@ simplifier together so they batch with other requests' chunks, and computes text
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import bentoml
 from bentoml.models import BentoModel
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from pls_core.chunking import chunk_text
 from pls_core.config import load_config
+from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
 from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
 from pls_core.readability import classification_reasoning, text_figures
@@ -33,6 +37,7 @@ from runners.simplifier import Simplifier
 
 CONFIG = load_config()
 PLAIN_THRESHOLD = 0.5
+UI_DIR = Path(__file__).resolve().parent / "ui"
 
 
 async def health_endpoint(request: Request) -> JSONResponse:
@@ -41,7 +46,26 @@ async def health_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(health.model_dump())
 
 
-@bentoml.asgi_app(Starlette(routes=[Route("/health", health_endpoint, methods=["GET"])]), path="/")
+async def ui_page(request: Request) -> FileResponse:
+    # The page lives at /ui (no trailing slash): its relative links reach ui/* and the API.
+    return FileResponse(UI_DIR / "index.html")
+
+
+async def lexicon_endpoint(request: Request) -> JSONResponse:
+    # The page highlights these terms and their plain words; the same lexicon /classify counts.
+    return JSONResponse(LEXICON, headers={"Cache-Control": "max-age=3600"})
+
+
+web_routes = [
+    Route("/health", health_endpoint, methods=["GET"]),
+    Route("/lexicon", lexicon_endpoint, methods=["GET"]),
+    Route("/ui", ui_page, methods=["GET"]),
+    Route("/ui/", lambda request: RedirectResponse("../ui"), methods=["GET"]),
+    Mount("/ui", StaticFiles(directory=UI_DIR), name="ui"),
+]
+
+
+@bentoml.asgi_app(Starlette(routes=web_routes), path="/")
 @bentoml.service(
     name="pls-service",
     workers=CONFIG.api_workers,
@@ -162,3 +186,15 @@ class PLSService:
             device=status["device"],
             model_path=str(self.simplifier_model.tag),
         )
+
+
+if CONFIG.cors_origins:
+    # Pages served from these origins may call the API; without it browsers allow same origin only.
+    PLSService.add_asgi_middleware(
+        CORSMiddleware,
+        allow_origins=list(CONFIG.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )

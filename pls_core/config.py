@@ -7,6 +7,7 @@ in step. Defaults suit a 2 vCPU / 4 GB Fargate task.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
@@ -48,6 +49,9 @@ SETTINGS: dict[str, Setting] = {
                                  "Seconds a request may take before BentoML answers 504/503"),
     "max_text_chars": Setting("PLS_MAX_TEXT_CHARS", "20000", "Longest text accepted by any endpoint"),
     "min_text_chars": Setting("PLS_MIN_TEXT_CHARS", "10", "Shortest text accepted by /generate and /classify"),
+    "cors_origins": Setting("PLS_CORS_ORIGINS", "",
+                            "Comma-separated origins (`https://host[:port]`) whose pages may call the API "
+                            "from the browser; empty = same origin only"),
 }
 
 _INT_SETTINGS = {
@@ -62,6 +66,16 @@ _INT_SETTINGS = {
     "min_text_chars": (1, 1000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
+# An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _parse_origins(env: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ConfigError(f"{env}: {origin!r} is not an origin like https://example.org or http://host:8080")
+    return origins
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class Config:
     request_timeout_s: int
     max_text_chars: int
     min_text_chars: int
+    cors_origins: tuple[str, ...]
 
 
 def _parse(name: str, raw: str) -> object:
@@ -91,6 +106,8 @@ def _parse(name: str, raw: str) -> object:
         if not low <= value <= high:
             raise ConfigError(f"{env}={value} is outside {low}..{high}")
         return value
+    if name == "cors_origins":
+        return _parse_origins(env, raw)
     if name == "device":
         if raw not in _DEVICES:
             raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_DEVICES)}")
