@@ -291,6 +291,12 @@ if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
     sys.exit(f"confidence {conf!r} is not a probability")
 EOF
 
+# The web page and its script come from the image too.
+PAGE=$(curl -sS -f --max-time 30 "$URL/ui") || fail "GET /ui failed"
+[[ "$PAGE" == *'<form id="form"'* ]] || fail "GET /ui did not answer with the page"
+curl -sS -f --max-time 30 -o /dev/null "$URL/ui/app.js" || fail "GET /ui/app.js failed"
+say "/ui -> the page"
+
 # --- 9. memory under a short load ---------------------------------------------------------
 mem_bytes() { podman stats --no-stream --format '{{.MemUsage}}' "$CONTAINER" 2>/dev/null | "$PY" -c '
 import re, sys
