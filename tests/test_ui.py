@@ -408,6 +408,7 @@ def test_phone_width_has_no_horizontal_overflow_and_dark_mode(browser, server):
     assert overflow["width"] == 390 and overflow["scroll"] <= 390 and not overflow["wide"], overflow
     background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)", background  # the dark palette
+    save_screenshot(browser, "ui-phone-dark", 390)
     set_viewport(browser, 390, 844, dark=False)
     save_screenshot(browser, "ui-phone", 390)
 

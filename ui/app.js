@@ -176,7 +176,7 @@ function svgElement(name, attributes, text) {
 const format = (value, digits = 1) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
 
 // One small SVG panel per figure, each with its own scale: a bar before and a bar after.
-const PANEL = { width: 200, height: 170, top: 34, bottom: 28, bar: 56 };
+const PANEL = { width: 200, height: 180, top: 50, bottom: 28, bar: 56 };
 
 function panel(title, note) {
   const svg = svgElement("svg", { viewBox: `0 0 ${PANEL.width} ${PANEL.height}`, "aria-hidden": "true" });
@@ -229,7 +229,7 @@ function showFigures(classified, metrics) {
   const figures = [
     { key: "reading-ease", label: "Reading ease", note: "higher = easier", scaleMax: 100, digits: 0,
       before: classified.flesch_reading_ease, after: metrics.flesch_reading_ease },
-    { key: "grade-level", label: "Grade level", note: "school years; lower = easier", scaleMax: 12, digits: 1,
+    { key: "grade-level", label: "Grade level", note: "school years, lower = easier", scaleMax: 12, digits: 1,
       before: classified.flesch_kincaid_grade, after: metrics.flesch_kincaid_grade },
     { key: "words", label: "Words", note: "length", scaleMax: 10, digits: 0,
       before: metrics.original_word_length, after: metrics.word_length },
