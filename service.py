@@ -1,6 +1,7 @@
 """The PLS API: simplify, classify and evaluate medical text.
 
-    bentoml serve            # from the repository root; Swagger UI on http://127.0.0.1:3000/
+    bentoml serve            # from the repository root; Swagger UI on http://127.0.0.1:3000/,
+                             # the web page on http://127.0.0.1:3000/ui
 
 Model work runs in two adaptive-batching runner services (runners/); this service validates
 requests, splits long text into chunks that fit the model, sends all chunks of a request to the

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from pls_core.config import ConfigError, load_config
 from pls_core.lexicon import LEXICON
@@ -37,7 +38,8 @@ TECHNICAL = "The patient had a myocardial infarction."
 REFERENCE = "The patient had a heart attack."
 WAIT_S = 120
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(900)
+served = pytest.mark.slow  # tests that need a real `bentoml serve` (and maybe the browser)
 
 
 # --- the CORS setting -----------------------------------------------------------------------
@@ -55,8 +57,21 @@ def test_cors_origins_refuse_what_is_not_an_origin(value):
         load_config({"PLS_CORS_ORIGINS": value})
 
 
+@pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
+def test_bento_carries_the_page():
+    from bentoml._internal.bento.build_config import BentoPathSpec
+
+    bentofile = yaml.safe_load((REPO / "bentofile.yaml").read_text())
+    spec = BentoPathSpec(bentofile["include"], bentofile["exclude"], str(REPO))
+    files = [path.relative_to(REPO).as_posix() for path in UI_DIR.iterdir()]
+    assert "ui/index.html" in files and "ui/app.js" in files
+    for path in files:
+        assert spec.includes(path), path
+
+
 # --- the page over plain HTTP ---------------------------------------------------------------
 
+@served
 def test_page_assets_and_lexicon_are_served(server):
     with httpx.Client(base_url=server, timeout=30) as http:
         page = http.get("/ui")
@@ -128,6 +143,7 @@ def preflight(http: httpx.Client, path: str, origin: str) -> httpx.Response:
                                        "Access-Control-Request-Headers": "content-type"})
 
 
+@served
 def test_allowed_origin_gets_cors_headers(cors_server):
     origin = "https://allowed.example.org"
     with httpx.Client(base_url=cors_server, timeout=120) as http:
@@ -144,6 +160,7 @@ def test_allowed_origin_gets_cors_headers(cors_server):
         assert lexicon.headers["access-control-allow-origin"] == origin
 
 
+@served
 def test_other_origins_get_no_cors_headers(cors_server, server):
     with httpx.Client(timeout=120) as http:
         # A configured server, an origin it does not list.
@@ -275,6 +292,7 @@ def save_screenshot(driver, name: str, width: int) -> None:
     (Path(folder) / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+@served
 def test_keyboard_reaches_every_control_in_order(browser, server):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
@@ -293,6 +311,7 @@ def test_keyboard_reaches_every_control_in_order(browser, server):
     assert all(labels), labels
 
 
+@served
 def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
     set_viewport(browser, 1280, 900)
     open_page(browser, server + "/ui")
@@ -344,6 +363,7 @@ def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
     save_screenshot(browser, "ui-desktop", 1280)
 
 
+@served
 def test_too_short_text_gets_a_plain_error(browser, server):
     set_viewport(browser, 1280, 900)
     open_page(browser, server + "/ui")
@@ -355,6 +375,7 @@ def test_too_short_text_gets_a_plain_error(browser, server):
     assert browser.execute_script("return document.getElementById('submit').disabled") is False
 
 
+@served
 def test_busy_service_and_summary_confidence_in_plain_words(browser, server):
     """The page's reading of a 503 with Retry-After and of optional confidence fields.
 
@@ -386,6 +407,7 @@ def test_busy_service_and_summary_confidence_in_plain_words(browser, server):
     assert "42 %" in note and "unsure" in note, note
 
 
+@served
 def test_phone_width_has_no_horizontal_overflow_and_dark_mode(browser, server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -413,6 +435,7 @@ def test_phone_width_has_no_horizontal_overflow_and_dark_mode(browser, server):
     save_screenshot(browser, "ui-phone", 390)
 
 
+@served
 def test_page_hosted_elsewhere_works_only_where_cors_allows(browser, server, cors_server, page_host):
     set_viewport(browser, 1280, 900)
     open_page(browser, host_page_for(page_host, "allowed", cors_server))
