@@ -61,7 +61,7 @@ web_routes = [
     Route("/health", health_endpoint, methods=["GET"]),
     Route("/lexicon", lexicon_endpoint, methods=["GET"]),
     Route("/ui", ui_page, methods=["GET"]),
-    Route("/ui/", lambda request: RedirectResponse("../ui"), methods=["GET"]),
+    Route("/ui/", lambda request: RedirectResponse("../ui"), methods=["GET"]),  # one address for the page
     Mount("/ui", StaticFiles(directory=UI_DIR), name="ui"),
 ]
 

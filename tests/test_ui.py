@@ -13,6 +13,7 @@ import base64
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -233,13 +234,14 @@ def open_page(driver, url: str) -> None:
 def watch_progress(driver) -> None:
     """Record what the page shows while it works: the answer may come faster than a poll."""
     driver.execute_script("""
-        window.__seen = {disabled: false, spinner: false, working: ''};
+        window.__seen = {disabled: false, spinner: false, working: '', elapsed: ''};
         new MutationObserver(() => {
             const s = window.__seen;
             s.disabled = s.disabled || document.getElementById('submit').disabled;
             s.spinner = s.spinner || !document.getElementById('spinner').hidden;
             const text = document.getElementById('status-text').textContent;
             if (text.startsWith('Working')) s.working = text;
+            s.elapsed = document.getElementById('elapsed').textContent || s.elapsed;
         }).observe(document.body, {attributes: true, childList: true, subtree: true, characterData: true});
     """)
 
@@ -320,6 +322,7 @@ def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
 
     seen = browser.execute_script("return window.__seen")
     assert seen["disabled"] and seen["spinner"] and seen["working"].startswith("Working"), seen
+    assert re.fullmatch(r"\d+\.\d s", seen["elapsed"]), seen
     assert browser.execute_script("return document.getElementById('submit').disabled") is False
     assert browser.execute_script("return document.activeElement.id") == "results-heading"
 
@@ -374,6 +377,14 @@ def test_too_short_text_gets_a_plain_error(browser, server):
     assert browser.execute_script("return document.activeElement.id") == "error"
     assert browser.execute_script("return document.getElementById('submit').disabled") is False
 
+    too_long = "The patient had a myocardial infarction. " * 500  # 20,500 characters
+    browser.execute_script("document.getElementById('text').value = arguments[0]", too_long)
+    watch_progress(browser)
+    browser.find_element("id", "submit").click()
+    wait_for(browser, "document.getElementById('error').textContent.includes('too long')", 30)
+    error = texts(browser, "#error")[0]
+    assert "at most 20000 characters" in error, error
+
 
 @served
 def test_busy_service_and_summary_confidence_in_plain_words(browser, server):
@@ -410,14 +421,17 @@ def test_busy_service_and_summary_confidence_in_plain_words(browser, server):
 @served
 def test_phone_width_has_no_horizontal_overflow_and_dark_mode(browser, server):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     set_viewport(browser, 390, 844, dark=True)
     open_page(browser, server + "/ui")
-    Select(browser.find_element(By.ID, "example")).select_by_visible_text("Demo: blood pressure and a painkiller")
+    examples = browser.find_element(By.ID, "example")
+    examples.send_keys(Keys.DOWN, Keys.DOWN)  # the keyboard picks the second example
+    assert Select(examples).first_selected_option.text == "Demo: blood pressure and a painkiller"
     assert browser.find_element(By.ID, "text").get_property("value").startswith("Patients with hypertension")
     Select(browser.find_element(By.ID, "beams")).select_by_value("1")
-    browser.find_element(By.ID, "submit").click()
+    browser.find_element(By.ID, "submit").send_keys(Keys.ENTER)
     wait_for_summary(browser)
     assert len(texts(browser, "#original mark.term")) >= 2
     overflow = browser.execute_script("""

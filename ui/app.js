@@ -291,11 +291,10 @@ function startProgress() {
   const started = performance.now();
   $("submit").disabled = true;
   $("spinner").hidden = false;
-  $("results").setAttribute("aria-busy", "true");
-  const tick = () => {
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    $("status-text").textContent = `Working… ${seconds} s (long texts take several seconds)`;
-  };
+  $("results").hidden = true;
+  // Announced once; the seconds beside it change too often to be read out.
+  $("status-text").textContent = "Working… long texts take several seconds.";
+  const tick = () => { $("elapsed").textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
   tick();
   timer = setInterval(tick, 200);
   return started;
@@ -305,7 +304,7 @@ function stopProgress(message) {
   clearInterval(timer);
   $("submit").disabled = false;
   $("spinner").hidden = true;
-  $("results").removeAttribute("aria-busy");
+  $("elapsed").textContent = "";
   $("status-text").textContent = message;
 }
 
