@@ -13,7 +13,7 @@
 #
 # Settings (environment):
 #   PLS_CONTAINER_WORKDIR   scratch: container storage, base rootfs, logs (default .work/containers)
-#   BENTOML_HOME            BentoML store (default <repo>/.bentoml)
+#   BENTOML_HOME            BentoML store (BentoML's default: $BENTOML_HOME, else ~/bentoml)
 #   PLS_PYTHON              Python with bentoml installed (default <repo>/.venv/bin/python)
 #   PLS_BUILD_CTX           build context holding bentofile.yaml (default: the repository)
 #   PLS_SMOKE_PORT          host port on 127.0.0.1 for the container's 3000 (default 13000)
@@ -32,7 +32,8 @@ export PLS_REPO_ROOT="$REPO_ROOT"
 
 PY="${PLS_PYTHON:-$REPO_ROOT/.venv/bin/python}"
 BUILD_CTX="$(cd "${PLS_BUILD_CTX:-$REPO_ROOT}" && pwd)"
-export BENTOML_HOME="${BENTOML_HOME:-$REPO_ROOT/.bentoml}"
+# The BentoML store is BentoML's own default, as for every script: $BENTOML_HOME, else ~/bentoml.
+STORE="${BENTOML_HOME:-$HOME/bentoml}"
 export BENTOML_DO_NOT_TRACK=true
 PORT="${PLS_SMOKE_PORT:-13000}"
 IMAGE="${PLS_SMOKE_IMAGE:-localhost/pls-service}"
@@ -112,14 +113,14 @@ if [[ "$BUILD_CTX" == "$REPO_ROOT" ]]; then
             "$PY" "$REPO_ROOT/scripts/make_demo_models.py" >"$LOG_DIR/make_demo_models.log" 2>&1 \
                 || { tail -20 "$LOG_DIR/make_demo_models.log" >&2; fail "make_demo_models.py failed"; }
         fi
-        say "importing the models into $BENTOML_HOME"
+        say "importing the models into $STORE"
         "$PY" "$REPO_ROOT/scripts/import_models.py" >"$LOG_DIR/import_models.log" 2>&1 \
             || { tail -20 "$LOG_DIR/import_models.log" >&2; fail "import_models.py failed"; }
     fi
 fi
 SIMPLIFIER_TAG="$(model_tag pls-simplifier)" || true
 CLASSIFIER_TAG="$(model_tag pls-classifier)" || true
-[[ -n "$SIMPLIFIER_TAG" && -n "$CLASSIFIER_TAG" ]] || fail "pls-simplifier/pls-classifier not in the store $BENTOML_HOME"
+[[ -n "$SIMPLIFIER_TAG" && -n "$CLASSIFIER_TAG" ]] || fail "pls-simplifier/pls-classifier not in the store $STORE"
 say "models: $SIMPLIFIER_TAG, $CLASSIFIER_TAG"
 
 # --- 3. local base image (once) -----------------------------------------------------------
