@@ -22,6 +22,9 @@
 #                           (default "heart attack"; empty: any non-empty answer)
 #   PLS_SMOKE_READY_TIMEOUT seconds to wait for /readyz (default 300)
 #   PLS_SMOKE_LOAD          requests in the short load (default 20)
+#   PLS_SMOKE_KEEPALIVE_IDLE_S  idle seconds an open connection must survive (default 8)
+#   PLS_SMOKE_REUSE         test this already built image (e.g. what `deploy.sh build` made):
+#                           no bentoml build, no containerize
 #   PLS_SMOKE_KEEP_IMAGE    1: keep the image afterwards (default: keep; 0 removes it)
 set -euo pipefail
 
@@ -262,6 +265,29 @@ if podman healthcheck run "$CONTAINER" >"$LOG_DIR/healthcheck.log" 2>&1; then
 else
     fail "container health check failed: $(cat "$LOG_DIR/healthcheck.log")"
 fi
+
+# An ALB keeps idle connections for minutes and reuses them: the server must not close them
+# after BentoML's default 5 s (the image's command sets a longer keep-alive). One connection,
+# one request, an idle pause past 5 s, then a second request on the same connection.
+KEEPALIVE_IDLE_S="${PLS_SMOKE_KEEPALIVE_IDLE_S:-8}"
+"$PY" - "$PORT" "$KEEPALIVE_IDLE_S" <<'EOF' || fail "the server closed an idle connection within ${KEEPALIVE_IDLE_S}s (keep-alive)"
+import socket, sys, time
+port, idle = int(sys.argv[1]), float(sys.argv[2])
+def ask(sock):
+    sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            sys.exit("connection closed by the server")
+        data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    print(ask(sock), file=sys.stderr)
+    time.sleep(idle)
+    print(ask(sock), f"on the same connection after {idle:.0f} s idle", file=sys.stderr)
+EOF
+say "an idle connection stays open past ${KEEPALIVE_IDLE_S}s"
 
 # --- 8. real answers ----------------------------------------------------------------------
 post() { curl -sS -f --max-time 120 -H 'Content-Type: application/json' -d "$2" "$URL$1"; }
