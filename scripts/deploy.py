@@ -42,7 +42,8 @@ DEFAULT_STACK_NAME = "pls-service"  # terraform/variables.tf `name`, which names
 # at a local registry standing in for ECR. Never set it for a real deploy.
 TEST_REGISTRY_ENV = "DEPLOY_TEST_REGISTRY"
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>: the repository URL names its region.
-ECR_URL = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<name>.+)$")
+ECR_URL = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)"
+                     r"\.amazonaws\.com(?:\.cn)?/(?P<name>.+)$")
 
 EXIT_STEP_FAILED = 1
 EXIT_PREREQUISITE = 2

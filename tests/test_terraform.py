@@ -335,20 +335,28 @@ MOTO_ENV = {
 }
 
 
-# (extra -var arguments, part of the error Terraform must answer with). Each runs with
-# allow_plain_http=true unless it sets it, so only the rule under test can refuse it.
+# (extra -var arguments, parts of the errors Terraform must answer with). Each runs with
+# allow_plain_http=true unless it sets it. Preconditions need a plan against moto (tens of
+# seconds each here), and Terraform reports every failed one of independent resources, so one
+# entry checks two rules in one plan (the scaling policy depends on the task definition: its
+# rule needs a plan of its own).
 BAD_VALUES = [
-    (["-var=task_size={cpu=2048,memory=1024}"], "is not a Fargate CPU/memory pair"),
-    (['-var=allowed_ingress_cidrs=["0.0.0.0/33"]'], "needs at least one valid IPv4 CIDR block"),
-    (["-var=min_capacity=3", "-var=max_capacity=2"], "max_capacity must be at least min_capacity"),
-    (["-var=alb_idle_timeout=60"], "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S"),
-    (["-var=ssl_policy=ELBSecurityPolicy-2016-08"], "ssl_policy must be a TLS 1.2+ policy"),
-    # The server must keep idle connections longer than the ALB, or reused ones end in 502s.
-    (["-var=alb_idle_timeout=190"], "server_keep_alive_timeout must be greater than alb_idle_timeout"),
-    # Medical text in the clear over the internet needs an explicit yes.
-    (["-var=allow_plain_http=false"], "would cross the internet unencrypted"),
+    (["-var=task_size={cpu=2048,memory=1024}"], ["is not a Fargate CPU/memory pair"]),
+    (['-var=allowed_ingress_cidrs=["0.0.0.0/33"]'], ["needs at least one valid IPv4 CIDR block"]),
+    (["-var=min_capacity=3", "-var=max_capacity=2"], ["max_capacity must be at least min_capacity"]),
+    (["-var=alb_idle_timeout=60"], ["alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S"]),
+    (["-var=ssl_policy=ELBSecurityPolicy-2016-08"], ["ssl_policy must be a TLS 1.2+ policy"]),
+    ([
+        # The server must keep idle connections longer than the ALB, or reused ones end in 502s.
+        "-var=alb_idle_timeout=190",
+        # Medical text in the clear over the internet needs an explicit yes.
+        "-var=allow_plain_http=false",
+    ], [
+        "server_keep_alive_timeout must be greater than alb_idle_timeout",
+        "would cross the internet unencrypted",
+    ]),
     # A scale-out cooldown shorter than a new task's time to serve piles up tasks.
-    (["-var=scale_out_cooldown=60"], "scale_out_cooldown must be at least a new task's time to serve"),
+    (["-var=scale_out_cooldown=60"], ["scale_out_cooldown must be at least a new task's time to serve"]),
 ]
 
 
@@ -426,10 +434,10 @@ def _assert_stack_in_moto(client_kwargs: dict, outputs: dict) -> None:
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
 
 
-def _assert_listeners_forward_to(client_kwargs: dict, target_group_arn: str) -> None:
+def _assert_listeners_forward_to(client_kwargs: dict, load_balancer_name: str, target_group_arn: str) -> None:
     elbv2 = boto3.client("elbv2", **client_kwargs)
-    load_balancer_arn = elbv2.describe_target_groups(
-        TargetGroupArns=[target_group_arn])["TargetGroups"][0]["LoadBalancerArns"][0]
+    load_balancer = elbv2.describe_load_balancers(Names=[load_balancer_name])["LoadBalancers"][0]
+    load_balancer_arn = load_balancer["LoadBalancerArn"]
     listeners = {l["Port"]: l for l in elbv2.describe_listeners(LoadBalancerArn=load_balancer_arn)["Listeners"]}
     assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group_arn
 
@@ -468,13 +476,14 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
         assert "aws_nat_gateway.this[0]" not in defaults.stdout
 
         # Values that are easy to get wrong are refused before anything is created.
-        for bad_args, message in BAD_VALUES:
+        for bad_args, messages in BAD_VALUES:
             refused = run_terraform(terraform_bin, ["plan", "-input=false", "-no-color",
                                                     "-var=image_tag=20260101-emulated", "-var=allow_plain_http=true",
                                                     *bad_args],
                                     workdir, PLAN_TIMEOUT, env)
             assert refused.returncode == 1, f"{bad_args} was accepted"
-            assert message in " ".join(refused.stderr.split()), f"{bad_args}: {refused.stderr[-2000:]}"
+            for message in messages:
+                assert message in " ".join(refused.stderr.split()), f"{bad_args}: {refused.stderr[-3000:]}"
 
         started = time.monotonic()
         apply = run_terraform(terraform_bin, ["apply", "-auto-approve", "-input=false", "-no-color", var_file],
@@ -502,7 +511,8 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
         check(replace, "terraform apply -replace=aws_lb_target_group.this")
         replaced = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, env).stdout)
         assert replaced["target_group_arn"]["value"] != outputs["target_group_arn"]["value"]
-        _assert_listeners_forward_to(client_kwargs, replaced["target_group_arn"]["value"])
+        _assert_listeners_forward_to(client_kwargs, outputs["service_name"]["value"],
+                                     replaced["target_group_arn"]["value"])
 
         started = time.monotonic()
         destroy = run_terraform(terraform_bin, ["destroy", "-auto-approve", "-input=false", "-no-color", var_file],
