@@ -48,6 +48,10 @@ SETTINGS: dict[str, Setting] = {
                                  "Seconds a request may take before BentoML answers 504/503"),
     "max_text_chars": Setting("PLS_MAX_TEXT_CHARS", "20000", "Longest text accepted by any endpoint"),
     "min_text_chars": Setting("PLS_MIN_TEXT_CHARS", "10", "Shortest text accepted by /generate and /classify"),
+    "generation_token_budget": Setting(
+        "PLS_GENERATION_TOKEN_BUDGET", "16384",
+        "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
+        "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
 }
 
 _INT_SETTINGS = {
@@ -60,6 +64,7 @@ _INT_SETTINGS = {
     "request_timeout_s": (1, 3600),
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
+    "generation_token_budget": (256, 100_000_000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -78,6 +83,7 @@ class Config:
     request_timeout_s: int
     max_text_chars: int
     min_text_chars: int
+    generation_token_budget: int
 
 
 def _parse(name: str, raw: str) -> object:
