@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -276,6 +277,24 @@ def test_health_answers_while_a_long_batch_is_running(client, server, heldout_pa
         order.append("health")
         running.result()
     assert order == ["health", "generate"]
+
+
+def test_the_api_process_does_not_load_torch(client, server):
+    """The API only tokenizes (tokenizers library); torch belongs to the simplifier process."""
+    import psutil
+
+    port = server.rsplit(":", 1)[1]
+    serve = next(p for p in psutil.process_iter(["cmdline"])
+                 if "serve" in (p.info["cmdline"] or []) and port in (p.info["cmdline"] or []))
+    api = [child for child in serve.children(recursive=True) if "pls-service" in child.cmdline()]
+    runners = [child for child in serve.children(recursive=True) if "pls-simplifier-runner" in child.cmdline()]
+    assert api and runners
+
+    def loads_torch(process) -> bool:
+        return "torch/lib/libtorch" in Path(f"/proc/{process.pid}/maps").read_text()
+
+    assert loads_torch(runners[0]), "the check itself must see torch where it is loaded"
+    assert not any(loads_torch(process) for process in api)
 
 
 def test_health_and_bentoml_probes(client):
