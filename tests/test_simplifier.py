@@ -82,6 +82,23 @@ def test_beam_search_stops_early_as_the_users_service_did(backend, others):
         assert result.text == backend.tokenizer.decode(ids[0], skip_special_tokens=True).strip()
 
 
+def test_generate_is_asked_for_new_tokens_and_early_stopping(backend, monkeypatch):
+    """The settings reach transformers as meant: the demo model gives the same beams with and
+    without early stopping, so this checks the call itself."""
+    seen = []
+    real = backend.model.generate
+
+    def spy(**kwargs):
+        seen.append({k: kwargs.get(k) for k in ("max_new_tokens", "max_length", "num_beams", "early_stopping")})
+        return real(**kwargs)
+
+    monkeypatch.setattr(backend.model, "generate", spy)
+    backend.generate([PROBE], 60, 4)
+    backend.generate([PROBE], 60, 1)
+    assert seen == [{"max_new_tokens": 60, "max_length": None, "num_beams": 4, "early_stopping": True},
+                    {"max_new_tokens": 60, "max_length": None, "num_beams": 1, "early_stopping": False}]
+
+
 # --- grouping and memory sub-batches (item 6) ----------------------------------------------------
 
 def test_settings_groups_keep_job_order_within_a_group():
