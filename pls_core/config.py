@@ -52,6 +52,10 @@ SETTINGS: dict[str, Setting] = {
     "cors_origins": Setting("PLS_CORS_ORIGINS", "",
                             "Comma-separated origins (`https://host[:port]`) whose pages may call the API "
                             "from the browser; empty = same origin only"),
+    "generation_token_budget": Setting(
+        "PLS_GENERATION_TOKEN_BUDGET", "16384",
+        "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
+        "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
 }
 
 _INT_SETTINGS = {
@@ -64,6 +68,7 @@ _INT_SETTINGS = {
     "request_timeout_s": (1, 3600),
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
+    "generation_token_budget": (256, 100_000_000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
 # An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
@@ -93,6 +98,7 @@ class Config:
     max_text_chars: int
     min_text_chars: int
     cors_origins: tuple[str, ...]
+    generation_token_budget: int
 
 
 def _parse(name: str, raw: str) -> object:

@@ -33,3 +33,9 @@ class Classifier:
         """Probability that each text is a plain-language summary."""
         probabilities = self.classifier.predict_proba(self.vectorizer.transform(texts))
         return [float(p) for p in probabilities[:, self.plain_column]]
+
+    # async: answers on the event loop, without a prediction, for the API's /health.
+    @bentoml.api
+    async def status(self) -> dict:
+        """The classifier's model tag."""
+        return {"model_tag": str(self.model_ref.tag)}
