@@ -42,7 +42,7 @@ def load_texts(folder: Path = PAYLOADS) -> dict[str, list[Text]]:
     demo = json.loads((folder / "demo.json").read_text())
     cochrane = json.loads((folder / "cochrane.json").read_text())
     short = [Text("short", item["technical"], item["plain"], MAX_LENGTH["short"]) for item in demo]
-    medium = [Text("medium", item["abstract"], item["plain_summary"], MAX_LENGTH["medium"]) for item in cochrane]
+    medium = [Text("medium", item["opening"], item["plain_summary"], MAX_LENGTH["medium"]) for item in cochrane]
     long = []
     for start in range(len(cochrane)):
         picked = [cochrane[(start + k) % len(cochrane)] for k in range(LONG_TEXT_ABSTRACTS)]

@@ -43,6 +43,9 @@ class PLSUser(HttpUser):
     def post_checked(self, path: str, body: dict, check) -> None:
         with self.client.post(path, json=body, name=path, catch_response=True,
                               timeout=REQUEST_TIMEOUT_S) as response:
+            if response.status_code == 0:  # no HTTP answer at all: refused, reset, timed out
+                response.failure(f"no answer: {response.error}")
+                return
             if response.status_code != 200:
                 response.failure(describe_failure(response.status_code, response.text))
                 return

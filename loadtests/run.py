@@ -41,6 +41,7 @@ PROFILES = {
     "step": {"users": None, "spawn_rate": None, "duration": None},
 }
 STEP_USERS = [1, 2, 4, 8, 16, 32]
+USER_CLASSES = ("ClassifyUser", "GenerateUser", "GenerateWithMetricsUser")
 
 
 def endpoint_limit(value: str) -> tuple[str, float]:
@@ -72,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds of load (smoke 30, steady 300)")
     parser.add_argument("--step-users", type=user_steps, default=STEP_USERS, help="step profile: users per step")
     parser.add_argument("--step-hold", type=float, default=60, help="step profile: seconds each step is held")
+    parser.add_argument("--user-class", action="append", default=[], choices=USER_CLASSES,
+                        help="run only these locust user classes (repeatable; default all, by weight)")
+    parser.add_argument("--stop-timeout", type=int, default=120,
+                        help="seconds the requests in flight at the end may take to finish")
     parser.add_argument("--out", type=Path, default=Path("loadtest-report"), help="report folder")
     gates = parser.add_argument_group("SLO gates (they set the exit status)")
     gates.add_argument("--max-failure-ratio", type=float, default=0.0,
@@ -97,7 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def gates_from(args: argparse.Namespace) -> Gates:
-    return Gates(args.max_failure_ratio, {**report.DEFAULT_P95_MS, **dict(args.p95)}, args.min_rps)
+    # A p95 gate given on the command line must be checked; a default one only where requests went.
+    return Gates(args.max_failure_ratio, {**report.DEFAULT_P95_MS, **dict(args.p95)}, args.min_rps,
+                 frozenset(name for name, _ in args.p95))
 
 
 def price_from(args: argparse.Namespace) -> report.Price:
@@ -126,13 +133,13 @@ def locust_command(args: argparse.Namespace, host: str) -> list[str]:
                "--csv", str(args.out / "locust"), "--html", str(args.out / "report.html"),
                # Let requests in flight at the end finish: a cut request would be neither counted
                # as an answer nor as a failure.
-               "--stop-timeout", "120"]
+               "--stop-timeout", str(args.stop_timeout)]
     if args.profile == "step":
         files += "," + str(HERE / "step_shape.py")
     else:
         command += ["--users", str(args.users), "--spawn-rate", str(args.spawn_rate),
                     "--run-time", f"{args.duration}s"]
-    return command + ["-f", files]
+    return command + ["-f", files, *args.user_class]
 
 
 def run_locust(args: argparse.Namespace, host: str) -> Path:
