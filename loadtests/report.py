@@ -47,6 +47,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
+def ms(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.0f}"
+
+
 @dataclass(frozen=True)
 class Stats:
     requests: int
@@ -62,7 +66,9 @@ class Stats:
 
 
 def stats(requests: list[Request], seconds: float) -> Stats:
-    times = [r.ms for r in requests] or [math.nan]
+    # Latency of successful answers only: a quick 503 must not make an overloaded step look fast.
+    # Failures are counted apart (and gated at ratio 0 by default). NaN when nothing succeeded.
+    times = [r.ms for r in requests if r.ok] or [math.nan]
     failures = sum(not r.ok for r in requests)
     return Stats(len(requests), failures, (len(requests) - failures) / seconds if seconds > 0 else 0.0,
                  percentile(times, 0.50), percentile(times, 0.95), max(times))
@@ -197,8 +203,8 @@ def endpoint_table(endpoints: dict[str, Stats], total: Stats, gates: Gates) -> l
              "|---|---|---|---|---|---|---|---|"]
     for name, s in {**endpoints, "all": total}.items():
         gate = gates.p95_ms.get(name)
-        lines.append(f"| {name} | {s.requests} | {s.failures} | {s.rps:.2f} | {s.p50_ms:.0f} | "
-                     f"{s.p95_ms:.0f} | {s.max_ms:.0f} | {'' if gate is None else f'{gate:g}'} |")
+        lines.append(f"| {name} | {s.requests} | {s.failures} | {s.rps:.2f} | {ms(s.p50_ms)} | "
+                     f"{ms(s.p95_ms)} | {ms(s.max_ms)} | {'' if gate is None else f'{gate:g}'} |")
     return lines
 
 
@@ -218,10 +224,10 @@ def step_table(steps: list[Step]) -> list[str]:
         " | ".join(f"p95 {name} (ms)" for name in names) + " | SLO |"
     lines = [header, "|" + "---|" * (7 + len(names))]
     for step in steps:
-        cells = [f"{step.endpoints[n].p95_ms:.0f}" if n in step.endpoints else "" for n in names]
+        cells = [ms(step.endpoints[n].p95_ms) if n in step.endpoints else "" for n in names]
         lines.append(f"| {step.users} | {step.total.rps:.2f} | {step.summaries_rps:.2f} | "
-                     f"{step.total.failures}/{step.total.requests} | {step.total.p50_ms:.0f} | "
-                     f"{step.total.p95_ms:.0f} | " + " | ".join(cells) +
+                     f"{step.total.failures}/{step.total.requests} | {ms(step.total.p50_ms)} | "
+                     f"{ms(step.total.p95_ms)} | " + " | ".join(cells) +
                      f" | {'met' if step.meets_slo else 'broken: ' + '; '.join(step.broken)} |")
     return lines
 
@@ -246,8 +252,10 @@ def draw_step_chart(steps: list[Step], gates: Gates, best: Step | None, path: Pa
     colours = iter(["tab:red", "tab:orange", "tab:purple", "tab:brown"])
     for name in sorted({n for s in steps for n in s.endpoints}):
         colour = next(colours, "tab:gray")
-        points = [(s.users, s.endpoints[name].p95_ms / 1000) for s in steps if name in s.endpoints]
-        right.plot(*zip(*points), "^-", color=colour, label=f"p95 {name}")
+        points = [(s.users, s.endpoints[name].p95_ms / 1000) for s in steps
+                  if name in s.endpoints and not math.isnan(s.endpoints[name].p95_ms)]
+        if points:
+            right.plot(*zip(*points), "^-", color=colour, label=f"p95 {name} (successful answers)")
         if name in gates.p95_ms:
             right.axhline(gates.p95_ms[name] / 1000, color=colour, linestyle=":", linewidth=1)
     right.set_yscale("log")

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--host", help="base URL of the service, e.g. http://127.0.0.1:3000 or the ALB URL")
+    target.add_argument("--from-records", type=Path, metavar="REQUESTS.JSONL",
+                        help="no new load: judge and report an earlier run's requests.jsonl again "
+                             "(same --profile and steps as that run)")
     target.add_argument("--serve", action="store_true",
                         help="start `bentoml serve` with the imported models ($BENTOML_HOME) on a free "
                              "127.0.0.1 port and stop it afterwards")
@@ -224,7 +227,9 @@ def step_section(args: argparse.Namespace, steps: list[report.Step], gates: Gate
     settle = report.settle_seconds(args.step_hold)
     lines = ["", "## Steps", "",
              f"Each step counts the answers that arrived during its last {args.step_hold - settle:g} s "
-             f"(the first {settle:g} s still carry the previous step's requests).", ""]
+             f"(the first {settle:g} s still carry the previous step's requests). Latencies are those "
+             "of successful answers; failures are counted apart. Locust spawns users by class weight, "
+             "so the smallest steps run only the heaviest classes (1 user: classify).", ""]
     lines += report.step_table(steps) + ["", "![throughput and p95 against users](step_chart.png)", ""]
     lines += ["## Capacity and cost", ""]
     if best is None:
@@ -257,9 +262,12 @@ def step_section(args: argparse.Namespace, steps: list[report.Step], gates: Gate
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    with target(args) as host:
-        tag = model_tag(host)
-        records = run_locust(args, host)
+    if args.from_records:
+        host, tag, records = "(earlier run)", "see that run", args.from_records
+    else:
+        with target(args) as host:
+            tag = model_tag(host)
+            records = run_locust(args, host)
     requests = report.load_records(records)
     broken = write_summary(args, host, tag, requests)
     print(f"\nreport: {args.out / 'summary.md'}")

@@ -122,6 +122,30 @@ def test_p95_gate_names_endpoint_and_figure():
     assert judge(recorded, Gates(0.0, {"/generate": 4000})) == ["/generate: p95 5000 ms > 4000 ms"]
 
 
+def test_latency_is_that_of_successful_answers():
+    # 19 slow answers and many quick 503s: the failures must not pull p95 down.
+    recorded = requests("/generate", [9000] * 19) + [Request("/generate", 1.0, 5, False, "HTTP 503")] * 40
+    figures = report.stats(recorded, 10)
+    assert (figures.p95_ms, figures.failures, figures.rps) == (9000, 40, 1.9)
+    assert judge(recorded, Gates(0.0, {"/generate": 4000})) == [
+        "/generate: failure ratio 0.678 (40 of 59) > 0", "/generate: p95 9000 ms > 4000 ms"]
+    only_failures = report.stats([Request("/classify", 0, 5, False)], 1)
+    assert "| /classify | 1 | 1 | 0.00 | – | – |" in "\n".join(
+        report.endpoint_table({"/classify": only_failures}, only_failures, Gates()))
+
+
+def test_an_earlier_run_can_be_judged_again(tmp_path):
+    records = tmp_path / "requests.jsonl"
+    lines = [{"event": "test_start", "time": 1000.0}] + [
+        {"name": "/classify", "start": 1000.0 + k, "ms": 50 + k, "ok": True, "error": None, "users": 2}
+        for k in range(20)]
+    records.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "report"
+    assert run.main(["--from-records", str(records), "--out", str(out)]) == 0
+    assert run.main(["--from-records", str(records), "--out", str(out), "--p95", "/classify=60"]) == 1
+    assert "- /classify: p95 68 ms > 60 ms" in (out / "summary.md").read_text()
+
+
 def test_throughput_gate_and_unchecked_endpoints():
     recorded = requests("/classify", [100] * 10)
     broken = judge(recorded, Gates(0.0, {"/classify": 1000, "/generate": 1000}, min_rps=10_000,
