@@ -118,7 +118,7 @@ def input_texts(model_dir: Path, tokens: int, count: int = 16) -> list[str]:
     texts = []
     for offset in (0, room // 2):
         for text in load_texts()["long"]:
-            ids = tokenizer(text, add_special_tokens=False).input_ids[offset:offset + room]
+            ids = tokenizer(text.text, add_special_tokens=False, verbose=False).input_ids[offset:offset + room]
             texts.append(tokenizer.decode(ids).strip())
     return texts[:count]
 
@@ -144,7 +144,7 @@ def closed_loop(send, texts: list[str], users: int, requests: int) -> tuple[list
 
 
 def measure_http(model: str, variant: str, url: str, path: str, body, texts: list[str], users: list[int],
-                 beams: int, requests: int, token_field: str = "tokens_output") -> list[Row]:
+                 beams: int, requests: int, per_user: int) -> list[Row]:
     client = httpx.Client(base_url=url, timeout=600, limits=httpx.Limits(max_connections=64))
 
     def send(text: str) -> tuple[bool, int]:
@@ -152,14 +152,14 @@ def measure_http(model: str, variant: str, url: str, path: str, body, texts: lis
             response = client.post(path, json=body(text))
         except httpx.HTTPError:
             return False, 0
-        return response.status_code == 200, response.json().get(token_field, 0) if response.status_code == 200 else 0
+        return response.status_code == 200, response.json().get("tokens_output", 0) if response.status_code == 200 else 0
 
     # Warm up (BentoML's dispatcher fits its batching wait on the first calls).
     closed_loop(send, texts, 1, 2)
     closed_loop(send, texts, 4, 4)
     rows = []
     for count in users:
-        total = max(requests, 2 * count)
+        total = max(requests, per_user * count)
         started = time.perf_counter()
         latencies, failures, tokens = closed_loop(send, texts, count, total)
         rows.append(row(model, beams, variant, str(count), total, failures, time.perf_counter() - started,
@@ -220,7 +220,8 @@ def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_to
             encoded = tokenizer(chunk, return_tensors="pt", padding=True)
             begun = time.perf_counter()
             with torch.inference_mode():
-                output = engine.generate(**encoded, max_new_tokens=new_tokens, num_beams=beams)
+                output = engine.generate(**encoded, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                         num_beams=beams)
             latencies += [time.perf_counter() - begun] * batch
             tokens += (output[:, 1:] != tokenizer.pad_token_id).sum(dim=1).tolist()
         result = row(model, beams, "(a) in-process transformers", f"batch {batch}", batches * batch, 0,
@@ -249,16 +250,17 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
                            PLS_REQUEST_TIMEOUT_S="600", **backend) as url:
             for beams in args.beams:
                 rows += measure_http(model, variant, url, "/generate", service_body(beams), texts, args.users,
-                                     beams, args.requests)
+                                     beams, args.requests, args.per_user)
                 print(rows[-1], flush=True)
     # The service's own output length per request is what (a) and (d) must match.
     served = [r.tokens_out for r in rows if r.tokens_out == r.tokens_out]
     new_tokens = round(statistics.median(served)) if served else args.output_tokens
     with blocking_server(simplifier, scratch / f"{model}-blocking.log") as url:
         for beams in args.beams:
-            body = lambda text, beams=beams: {"technical_text": text, "max_new_tokens": new_tokens, "num_beams": beams}
+            body = lambda text, beams=beams: {"technical_text": text, "max_new_tokens": new_tokens,
+                                                  "min_new_tokens": new_tokens, "num_beams": beams}
             rows += measure_http(model, "(d) one blocking generate per request", url, "/generate", body, texts,
-                                 args.users, beams, args.requests)
+                                 args.users, beams, args.requests, args.per_user)
             print(rows[-1], flush=True)
     for beams in args.beams:
         rows.append(in_process(model, simplifier, texts, beams, new_tokens, args.requests))
@@ -312,12 +314,15 @@ def main() -> None:
     parser.add_argument("--beams", type=listed(int), default=[1, 4])
     parser.add_argument("--input-tokens", type=int, default=256, help="tokens per input, prefix and EOS included")
     parser.add_argument("--output-tokens", type=int, default=64, help="tokens generated per request (forced)")
-    parser.add_argument("--requests", type=int, default=16, help="requests per level (at least 2 per user)")
+    parser.add_argument("--requests", type=int, default=16, help="requests per level (at least --per-user per user)")
+    parser.add_argument("--per-user", type=int, default=2, help="least requests per user at each level")
     parser.add_argument("--batch-size", type=int, default=16, help="PLS_MAX_BATCH_SIZE of variant (b)")
     parser.add_argument("--backend", default=os.environ.get("PLS_SIMPLIFIER_BACKEND"),
                         help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default)")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) and rows (JSON) here")
     args = parser.parse_args()
+    if args.output_tokens < 50:
+        parser.error("--output-tokens is the API's max_length: at least 50")
     unknown = set(args.models) - {"demo", "t5-small-shape"}
     if unknown:
         parser.error(f"unknown models: {', '.join(sorted(unknown))}")
@@ -328,7 +333,8 @@ def main() -> None:
             rows += run_model(model, args, Path(scratch))
     lines = [f"- command: `python -m loadtests.bench_side_by_side {' '.join(sys.argv[1:])}`",
              f"- inputs: {args.input_tokens} tokens each (windows of the shipped Cochrane abstracts), "
-             f"{args.output_tokens} tokens out forced, {args.requests} requests per level (at least 2 per user); "
+             f"{args.output_tokens} tokens out forced, {args.requests} requests per level (at least {args.per_user} "
+             "per user); "
              f"took {(time.time() - started) / 60:.1f} min", *machine(), "",
              *table(rows), "", *ratio_rows(rows)]
     print("\n".join(lines))

@@ -35,7 +35,8 @@ def build_app(model_dir: Path) -> Starlette:
         body = await request.json()
         encoded = tokenizer(TASK_PREFIX + body["technical_text"], return_tensors="pt", truncation=True)
         with torch.inference_mode():  # blocks the event loop on purpose: one request at a time
-            output = model.generate(**encoded, max_new_tokens=body["max_new_tokens"], num_beams=body["num_beams"])
+            output = model.generate(**encoded, max_new_tokens=body["max_new_tokens"],
+                                    min_new_tokens=body.get("min_new_tokens", 0), num_beams=body["num_beams"])
         return JSONResponse({
             "generated_pls": tokenizer.decode(output[0], skip_special_tokens=True),
             "tokens_output": int((output[0, 1:] != tokenizer.pad_token_id).sum()),
