@@ -280,3 +280,15 @@ def test_an_impossible_gate_fails_the_run_and_names_the_endpoint(server, tmp_pat
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "/classify: p95" in result.stderr and "> 0.001 ms" in result.stderr
     assert "- /classify: p95" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_autoscaling_default_is_the_documented_capacity():
+    """terraform's requests_per_target default and the README's step report say the same."""
+    import hcl2
+
+    with open(REPO / "terraform" / "variables.tf") as handle:
+        variables = {name: body for block in hcl2.load(handle)["variable"] for name, body in block.items()}
+    default = variables["requests_per_target"]["default"]
+    readme = (REPO / "README.md").read_text()
+    assert f"so `requests_per_target = {default}`" in readme
+    assert f"`requests_per_target`, {default} by default" in readme
