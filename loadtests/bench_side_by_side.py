@@ -331,16 +331,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-side-by-side-") as scratch:
         for model in args.models:
             rows += run_model(model, args, Path(scratch))
-    lines = [f"- command: `python -m loadtests.bench_side_by_side {' '.join(sys.argv[1:])}`",
-             f"- inputs: {args.input_tokens} tokens each (windows of the shipped Cochrane abstracts), "
-             f"{args.output_tokens} tokens out forced, {args.requests} requests per level (at least {args.per_user} "
-             "per user); "
-             f"took {(time.time() - started) / 60:.1f} min", *machine(), "",
-             *table(rows), "", *ratio_rows(rows)]
+            lines = report_lines(args, rows, time.time() - started)
+            if args.out:  # after each model, so a long run interrupted later keeps what it measured
+                args.out.write_text("\n".join(lines) + "\n")
+                args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     print("\n".join(lines))
-    if args.out:
-        args.out.write_text("\n".join(lines) + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
+def report_lines(args: argparse.Namespace, rows: list[Row], seconds: float) -> list[str]:
+    return [f"- command: `python -m loadtests.bench_side_by_side {' '.join(sys.argv[1:])}`",
+            f"- inputs: {args.input_tokens} tokens each (windows of the shipped Cochrane abstracts), "
+            f"{args.output_tokens} tokens out forced, {args.requests} requests per level (at least {args.per_user} "
+            f"per user); took {seconds / 60:.1f} min", *machine(), "",
+            *table(rows), "", *ratio_rows(rows)]
 
 
 if __name__ == "__main__":
