@@ -29,6 +29,7 @@ from pls_core.schemas import (
     SimplifyJob,
 )
 from runners.classifier import Classifier
+from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
 CONFIG = load_config()
@@ -88,7 +89,7 @@ class PLSService:
         chunks = self.chunks(text)
         jobs = [SimplifyJob(text=chunk, max_length=max_length, num_beams=num_beams) for chunk in chunks]
         started = time.perf_counter()
-        results = await self.simplifier.to_async.simplify(jobs)
+        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs))
         return GenerateResponse(
             generated_pls=" ".join(result.text for result in results),
             generation_time=round(time.perf_counter() - started, 4),
@@ -98,7 +99,9 @@ class PLSService:
         )
 
     async def _plain_probability(self, text: str) -> float:
-        return (await self.classifier.to_async.predict_proba([text]))[0]
+        probabilities = await call_runner("classifier", lambda: self.classifier.to_async.predict_proba([text]),
+                                          retry_on=CONNECTION_LOST)
+        return probabilities[0]
 
     # --- API ------------------------------------------------------------------------------
     @bentoml.api(route="/generate", input_spec=GenerateRequest, output_spec=GenerateResponse)
@@ -146,7 +149,7 @@ class PLSService:
 
     async def health(self) -> HealthResponse:
         try:
-            status = await self.simplifier.to_async.status()
+            status = await call_runner("simplifier", self.simplifier.to_async.status, retry_on=CONNECTION_LOST)
             simplifier_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
             status, simplifier_ok = {"device": "unknown"}, False
@@ -162,3 +165,7 @@ class PLSService:
             device=status["device"],
             model_path=str(self.simplifier_model.tag),
         )
+
+
+# A failure between services reaches clients as 503 + Retry-After, never as a bare 500.
+PLSService.add_asgi_middleware(RetryAfterOn503)

@@ -16,6 +16,7 @@ from pls_core.config import load_config
 from pls_core.model_layout import TASK_PREFIX
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
+from runners.resilience import RUNNER_CONNECTION
 
 CONFIG = load_config()
 BATCHING = CONFIG.max_batch_size > 1
@@ -37,6 +38,8 @@ def pick_device(setting: str) -> str:
     name="pls-simplifier-runner",
     workers=CONFIG.simplifier_workers,
     traffic={"timeout": CONFIG.request_timeout_s},
+    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
+    runner_connection=RUNNER_CONNECTION,
 )
 class Simplifier:
     model_ref = BentoModel(CONFIG.simplifier_tag)
