@@ -34,6 +34,15 @@ def pick_device(setting: str) -> str:
     return setting
 
 
+def make_backend(model_path: str, device: str, threads: int):
+    """The generation backend PLS_SIMPLIFIER_BACKEND names (None: transformers, inline here)."""
+    if CONFIG.simplifier_backend == "ctranslate2":
+        from runners.ct2_backend import CTranslate2Backend
+
+        return CTranslate2Backend(model_path, device, CONFIG.ct2_compute_type, threads)
+    return None
+
+
 @bentoml.service(
     name="pls-simplifier-runner",
     workers=CONFIG.simplifier_workers,
@@ -48,12 +57,15 @@ class Simplifier:
         import torch
         from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-        torch.set_num_threads(torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers))
+        threads = torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers)
+        torch.set_num_threads(threads)
         self.device = pick_device(CONFIG.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref.path)
-        self.model = T5ForConditionalGeneration.from_pretrained(self.model_ref.path).to(self.device).eval()
-        logger.info("simplifier %s on %s with %d torch threads",
-                    self.model_ref.tag, self.device, torch.get_num_threads())
+        self.backend = make_backend(self.model_ref.path, self.device, threads)
+        if self.backend is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref.path)
+            self.model = T5ForConditionalGeneration.from_pretrained(self.model_ref.path).to(self.device).eval()
+        logger.info("simplifier %s on %s with the %s backend, %d threads",
+                    self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.
     @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
@@ -69,6 +81,11 @@ class Simplifier:
 
     def _generate(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
         import torch
+
+        if self.backend is not None:
+            generations = self.backend.generate([job.text for job in jobs], jobs[0].max_length, jobs[0].num_beams)
+            return [SimplifyResult(text=g.text, tokens_input=g.tokens_input, tokens_output=g.tokens_output)
+                    for g in generations]
 
         encoded = self.tokenizer(
             [TASK_PREFIX + job.text for job in jobs],

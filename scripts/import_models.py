@@ -164,6 +164,10 @@ def save(prepared: PreparedImport, source: str) -> None:
         metadata["max_input_tokens"] = layout.MAX_INPUT_TOKENS
     with bentoml.models.create(prepared.tag, labels=labels, metadata=metadata) as model:
         shutil.copytree(prepared.folder, model.path, dirs_exist_ok=True)
+        if spec.kind == "simplifier":  # the ctranslate2 backend's weights, converted once, here
+            from convert_ct2 import CT2_SUBDIR, convert_t5
+
+            convert_t5(prepared.folder, Path(model.path) / CT2_SUBDIR)
 
 
 def import_models(models_dir: Path, source: str) -> list[str]:
