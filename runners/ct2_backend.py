@@ -41,6 +41,25 @@ def compute_type_for(setting: str, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
+def decoding_options(model_path: str) -> dict:
+    """The model's generation_config.json as translate_batch options, so that both backends
+    decode alike (transformers' generate applies these defaults by itself)."""
+    from transformers import GenerationConfig
+
+    try:
+        config = GenerationConfig.from_pretrained(model_path)
+    except OSError:
+        config = GenerationConfig()
+    # Encoder-decoder `min_length` counts the decoder start token; `min_new_tokens` does not.
+    min_new = max(config.min_new_tokens or 0, (config.min_length or 0) - 1)
+    return {
+        "min_decoding_length": min_new,
+        "no_repeat_ngram_size": config.no_repeat_ngram_size or 0,
+        "repetition_penalty": config.repetition_penalty or 1.0,
+        "length_penalty": config.length_penalty if config.length_penalty is not None else 1.0,
+    }
+
+
 class CTranslate2Backend:
     """A CTranslate2 `Translator` over the converted T5 in the model folder of the BentoML store."""
 
@@ -65,6 +84,7 @@ class CTranslate2Backend:
             inter_threads=1, intra_threads=threads if device == "cpu" else 0,
         )
         self.eos_id = self.tokenizer.eos_token_id
+        self.decoding = decoding_options(model_path)
         logger.info("CTranslate2 %s on %s, compute %s, %d threads",
                     ctranslate2.__version__, device, self.compute_type, threads)
 
@@ -85,11 +105,9 @@ class CTranslate2Backend:
             [self.tokenizer.convert_ids_to_tokens(ids) for ids in input_ids],
             beam_size=num_beams,
             max_decoding_length=max_new_tokens,
-            # As transformers: EOS may come first, and beam search ends once the best
-            # hypothesis is finished (transformers' early_stopping=True with these beams).
-            min_decoding_length=0,
             return_end_token=True,
             max_input_length=0,  # already truncated by the tokenizer, like transformers'
+            **self.decoding,
         )
         generations = []
         for ids, result in zip(input_ids, results):

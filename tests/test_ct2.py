@@ -15,7 +15,7 @@ import pytest
 from pls_core.config import ConfigError, load_config
 from pls_core.demo_corpus import build_corpus
 from pls_core.model_layout import TASK_PREFIX
-from runners.ct2_backend import CT2_SUBDIR, CTranslate2Backend, compute_type_for
+from runners.ct2_backend import CT2_SUBDIR, CTranslate2Backend, compute_type_for, decoding_options
 from tests.conftest import PYTHON, import_env, run
 
 MAX_NEW_TOKENS = 64
@@ -127,6 +127,15 @@ def test_int8_keeps_heldout_bleu_within_one_point_of_float32(stored_simplifier, 
         scores[compute_type] = sacrebleu.corpus_bleu(outputs, [references]).score
     assert scores["float32"] > 50, scores  # the comparison means something only on a working model
     assert abs(scores["int8"] - scores["float32"]) <= 1.0, scores
+
+
+def test_the_models_generation_config_applies_as_in_transformers(stored_simplifier, tmp_path):
+    # The demo model forbids repeating 3-grams; transformers applies that by itself.
+    assert decoding_options(str(stored_simplifier))["no_repeat_ngram_size"] == 3
+    (tmp_path / "generation_config.json").write_text('{"min_new_tokens": 12, "length_penalty": 0.5}')
+    options = decoding_options(str(tmp_path))
+    assert options["min_decoding_length"] == 12 and options["length_penalty"] == 0.5
+    assert decoding_options(str(tmp_path / "absent"))["min_decoding_length"] == 0
 
 
 def test_compute_type_auto_is_int8_on_cpu_and_float16_on_cuda():
