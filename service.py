@@ -36,6 +36,7 @@ from pls_core.schemas import (
     SimplifyJob,
 )
 from runners.classifier import Classifier
+from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
 CONFIG = load_config()
@@ -93,7 +94,7 @@ class PLSService:
         # max_length is the most tokens generated per chunk: the backend's max_new_tokens.
         jobs = [SimplifyJob(text=chunk, max_new_tokens=max_length, num_beams=num_beams) for chunk in chunks]
         started = time.perf_counter()
-        results = await self.simplifier.to_async.simplify(jobs)
+        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs))
         failed = [(number, result.error) for number, result in enumerate(results, 1) if result.error]
         if failed:
             number, error = failed[0]
@@ -112,7 +113,9 @@ class PLSService:
         return JSONResponse({"error": str(error)}, status_code=500)
 
     async def _plain_probability(self, text: str) -> float:
-        return (await self.classifier.to_async.predict_proba([text]))[0]
+        probabilities = await call_runner("classifier", lambda: self.classifier.to_async.predict_proba([text]),
+                                          retry_on=CONNECTION_LOST)
+        return probabilities[0]
 
     # --- API ------------------------------------------------------------------------------
     @bentoml.api(route="/generate", input_spec=GenerateRequest, output_spec=GenerateResponse)
@@ -168,7 +171,9 @@ class PLSService:
         # Both runners answer `status` on their event loop, not behind a running batch, and
         # the probe costs no prediction.
         simplifier_status, classifier_status = await asyncio.gather(
-            self.simplifier.to_async.status(), self.classifier.to_async.status(), return_exceptions=True)
+            call_runner("simplifier", self.simplifier.to_async.status, retry_on=CONNECTION_LOST),
+            call_runner("classifier", self.classifier.to_async.status, retry_on=CONNECTION_LOST),
+            return_exceptions=True)
         simplifier_ok = not isinstance(simplifier_status, BaseException)
         classifier_ok = not isinstance(classifier_status, BaseException)
         status = simplifier_status if simplifier_ok else {"device": "unknown"}
@@ -191,3 +196,6 @@ if CONFIG.cors_origins:
         expose_headers=["Retry-After"],
         max_age=600,
     )
+
+# A failure between services reaches clients as 503 + Retry-After, never as a bare 500.
+PLSService.add_asgi_middleware(RetryAfterOn503)

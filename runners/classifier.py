@@ -7,6 +7,7 @@ from bentoml.models import BentoModel
 
 from pls_core.config import load_config
 from pls_core.model_layout import LABEL_PLAIN
+from runners.resilience import RUNNER_CONNECTION
 from runners.simplifier import BATCH_OPTIONS, BATCHING
 
 CONFIG = load_config()
@@ -16,6 +17,8 @@ CONFIG = load_config()
     name="pls-classifier-runner",
     workers=CONFIG.classifier_workers,
     traffic={"timeout": CONFIG.request_timeout_s},
+    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
+    runner_connection=RUNNER_CONNECTION,
 )
 class Classifier:
     model_ref = BentoModel(CONFIG.classifier_tag)

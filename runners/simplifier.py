@@ -19,6 +19,7 @@ from bentoml.models import BentoModel
 from pls_core.config import load_config
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
+from runners.resilience import RUNNER_CONNECTION
 
 CONFIG = load_config()
 BATCHING = CONFIG.max_batch_size > 1
@@ -111,10 +112,23 @@ def _result(outcome) -> SimplifyResult:
                           tokens_output=outcome.tokens_output)
 
 
+def make_backend(model_path: str, device: str, threads: int):
+    """The generation backend PLS_SIMPLIFIER_BACKEND names; both share one interface."""
+    if CONFIG.simplifier_backend == "ctranslate2":
+        from runners.ct2_backend import CTranslate2Backend
+
+        return CTranslate2Backend(model_path, device, CONFIG.ct2_compute_type, threads)
+    from runners.transformers_backend import TransformersBackend
+
+    return TransformersBackend(model_path, device)
+
+
 @bentoml.service(
     name="pls-simplifier-runner",
     workers=CONFIG.simplifier_workers,
     traffic={"timeout": CONFIG.request_timeout_s},
+    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
+    runner_connection=RUNNER_CONNECTION,
 )
 class Simplifier:
     model_ref = BentoModel(CONFIG.simplifier_tag)
@@ -122,13 +136,12 @@ class Simplifier:
     def __init__(self) -> None:
         import torch
 
-        from runners.transformers_backend import TransformersBackend
-
-        torch.set_num_threads(torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers))
+        threads = torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers)
+        torch.set_num_threads(threads)
         self.device = pick_device(CONFIG.device)
-        self.backend = TransformersBackend(self.model_ref.path, self.device)
-        logger.info("simplifier %s on %s with %d torch threads, generation budget %d tokens",
-                    self.model_ref.tag, self.device, torch.get_num_threads(),
+        self.backend = make_backend(self.model_ref.path, self.device, threads)
+        logger.info("simplifier %s on %s with the %s backend, %d threads, generation budget %d tokens",
+                    self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads,
                     CONFIG.generation_token_budget)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.

@@ -172,6 +172,10 @@ def save(prepared: PreparedImport, source: str) -> None:
         shutil.copytree(prepared.folder, model.path, dirs_exist_ok=True)
         if spec.kind == "simplifier":
             write_tokenizer_json(Path(model.path))
+        if spec.kind == "simplifier":  # the ctranslate2 backend's weights, converted once, here
+            from convert_ct2 import CT2_SUBDIR, convert_t5
+
+            convert_t5(prepared.folder, Path(model.path) / CT2_SUBDIR)
 
 
 # Texts on which a converted tokenizer must give the SentencePiece model's own ids.
