@@ -324,6 +324,8 @@ def main() -> None:
     parser.add_argument("--backend", default=os.environ.get("PLS_SIMPLIFIER_BACKEND"),
                         help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default)")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) and rows (JSON) here")
+    # Stopped with SIGTERM (timeout, CI): unwind, so the servers started here are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parser.parse_args()
     if args.output_tokens < 50:
         parser.error("--output-tokens is the API's max_length: at least 50")

@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -287,4 +288,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Stopped with SIGTERM (timeout, CI): unwind, so a server started with --serve is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
