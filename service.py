@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from pls_core.chunking import chunk_text
 from pls_core.config import load_config
+from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
 from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
@@ -199,3 +200,7 @@ if CONFIG.cors_origins:
         expose_headers=["Retry-After"],
         max_age=600,
     )
+
+# Added after CORS, so CORS stays outside: browsers' preflight requests need no key, and a 401
+# still carries the CORS headers the page needs to read it.
+PLSService.add_asgi_middleware(RequestGuardMiddleware, **guard_options(CONFIG, PLSService))
