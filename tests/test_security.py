@@ -227,3 +227,41 @@ def test_odd_characters_get_an_answer_or_a_clear_400(client: httpx.Client, name:
     evaluate = client.post("/evaluate", headers=AUTH,
                            json={"original_text": text, "generated_pls": text, "reference_pls": text})
     assert evaluate.status_code in (200, 400), evaluate.text
+
+
+# --- schemathesis against the service's own OpenAPI document ----------------------------------
+
+CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
+
+
+def schemathesis_run(url: str, paths: str, examples: int, *extra: str) -> tuple[int, str]:
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert binary, "schemathesis is not installed (requirements-dev.txt)"
+    result = subprocess.run(
+        [binary, "run", f"{url}/docs.json", "-H", f"X-API-Key: {KEY}", "--checks", CHECKS,
+         "--include-path-regex", paths, "-n", str(examples), "--seed", "20261129", "--request-timeout", "120",
+         "--phases", "fuzzing", "--no-shrink", *extra],
+        capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    generated = re.search(r"(\d+) generated", output)
+    return (int(generated.group(1)) if generated else 0), output
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_or_schema_break_on_text_endpoints(keyed_server) -> None:
+    # Every kind of case, valid and invalid: these endpoints answer in milliseconds.
+    generated, output = schemathesis_run(keyed_server[0], "^/(classify|evaluate)$", 500)
+    assert generated >= 200, output[-3000:]
+
+
+@pytest.mark.slow
+def test_schemathesis_invalid_generation_requests_are_all_clean_4xx(keyed_server) -> None:
+    # Invalid cases only: a valid one runs the model (seconds each), which the served tests cover.
+    generated, output = schemathesis_run(keyed_server[0], "^/generate", 100, "--mode", "negative")
+    assert generated >= 150, output[-3000:]
