@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 
@@ -61,6 +61,14 @@ SETTINGS: dict[str, Setting] = {
         "PLS_GENERATION_TOKEN_BUDGET", "16384",
         "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
         "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
+    # Access control and request limits (pls_core/http_guard.py).
+    "api_keys": Setting("PLS_API_KEYS", "",
+                        "Comma-separated API keys (16+ characters each); set = every endpoint except the "
+                        "page, the probes and the docs needs `Authorization: Bearer KEY` or `X-API-Key: KEY`"),
+    "api_keys_file": Setting("PLS_API_KEYS_FILE", "",
+                             "File with more API keys, one a line (`#` comments); keys from both are accepted"),
+    "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
+                              "Largest request body; a bigger one is refused with 413 before it is read"),
 }
 
 _INT_SETTINGS = {
@@ -74,6 +82,7 @@ _INT_SETTINGS = {
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
     "generation_token_budget": (256, 100_000_000),
+    "max_body_bytes": (1024, 100_000_000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
 # An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
@@ -111,6 +120,28 @@ class Config:
     min_text_chars: int
     cors_origins: tuple[str, ...]
     generation_token_budget: int
+    api_keys: tuple[str, ...] = field(repr=False)  # secrets: never in a log line or traceback
+    api_keys_file: str
+    max_body_bytes: int
+
+
+MIN_API_KEY_CHARS = 16
+
+
+def parse_api_keys(source: str, raw: str) -> tuple[str, ...]:
+    """Keys separated by commas or new lines; `#` starts a comment line. Short keys are refused."""
+    keys = []
+    for line in raw.splitlines():
+        if line.strip().startswith("#"):
+            continue
+        keys.extend(key.strip() for key in line.split(",") if key.strip())
+    for number, key in enumerate(keys, start=1):
+        # The key itself is never echoed: the message names only its position.
+        if len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"{source}: key {number} is shorter than {MIN_API_KEY_CHARS} characters")
+        if not key.isascii() or not key.isprintable():
+            raise ConfigError(f"{source}: key {number} must be printable ASCII")
+    return tuple(keys)
 
 
 def _parse(name: str, raw: str) -> object:
@@ -126,6 +157,10 @@ def _parse(name: str, raw: str) -> object:
         return value
     if name == "cors_origins":
         return _parse_origins(env, raw)
+    if name == "api_keys":
+        return parse_api_keys(env, raw)
+    if name == "api_keys_file":
+        return raw.strip()
     if name in _CHOICES:
         if raw not in _CHOICES[name]:
             raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_CHOICES[name])}")
