@@ -27,6 +27,7 @@ from pls_core.config import load_config
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
+from pls_core.model_check import require_stored
 from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
 from pls_core.readability import classification_reasoning, text_figures
 from pls_core.schemas import (
@@ -38,6 +39,7 @@ from runners.classifier import Classifier
 from runners.simplifier import Simplifier
 
 CONFIG = load_config()
+require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
 PLAIN_THRESHOLD = 0.5
 UI_DIR = Path(__file__).resolve().parent / "ui"
 
