@@ -30,6 +30,7 @@ from pls_core.config import load_config
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
+from pls_core.model_check import require_stored
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
     ClassifyRequest, ClassifyResponse, EvaluateRequest, EvaluateResponse, GenerateRequest,
@@ -41,6 +42,7 @@ from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
 CONFIG = load_config()
+require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
 PLAIN_THRESHOLD = 0.5
 UI_DIR = Path(__file__).resolve().parent / "ui"
 

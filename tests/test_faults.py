@@ -46,3 +46,15 @@ def test_a_missing_record_is_refused(tmp_path: Path) -> None:
     (tmp_path / "classifier.pkl").write_bytes(b"x")
     with pytest.raises(TamperedModelError, match="no sha256 recorded for classifier.pkl"):
         verify_files(tmp_path, {"files_sha256": {}}, ["classifier.pkl"], tag="pls-classifier:abc")
+
+
+def test_serve_without_the_models_fails_at_once_naming_the_tag_and_the_import_command(tmp_path: Path) -> None:
+    bentoml = Path(sys.executable).parent / "bentoml"
+    result = subprocess.run([str(bentoml), "serve", "--host", "127.0.0.1", "--port", "1"],
+                            env=import_env(tmp_path / "empty-store"), capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "model pls-simplifier:latest, pls-classifier:latest is not in the BentoML store" in output
+    assert "python scripts/import_models.py" in output
+    assert "No cloud context" not in output
