@@ -60,7 +60,7 @@ SETTINGS: dict[str, Setting] = {
                              "File with more API keys, one a line (`#` comments); keys from both are accepted"),
     "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
                               "Largest request body; a bigger one is refused with 413 before it is read"),
-    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "4",
+    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "0",
                                         "Generation requests (/generate, /generate-with-metrics) one API worker "
                                         "runs at once; more are refused at once with 503 and Retry-After; 0 = no cap"),
     "retry_after_s": Setting("PLS_RETRY_AFTER_S", "5", "Seconds a refused client is told to wait (Retry-After)"),
