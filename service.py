@@ -195,7 +195,7 @@ if CONFIG.cors_origins:
         CORSMiddleware,
         allow_origins=list(CONFIG.cors_origins),
         allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type"],
+        allow_headers=["Content-Type", "Authorization", "X-API-Key"],  # keys: pls_core/http_guard.py
         expose_headers=["Retry-After"],
         max_age=600,
     )

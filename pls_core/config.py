@@ -69,6 +69,10 @@ SETTINGS: dict[str, Setting] = {
                              "File with more API keys, one a line (`#` comments); keys from both are accepted"),
     "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
                               "Largest request body; a bigger one is refused with 413 before it is read"),
+    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "0",
+                                        "Generation requests (/generate, /generate-with-metrics) one API worker "
+                                        "runs at once; more are refused at once with 503 and Retry-After; 0 = no cap"),
+    "retry_after_s": Setting("PLS_RETRY_AFTER_S", "5", "Seconds a refused client is told to wait (Retry-After)"),
 }
 
 _INT_SETTINGS = {
@@ -83,6 +87,8 @@ _INT_SETTINGS = {
     "min_text_chars": (1, 1000),
     "generation_token_budget": (256, 100_000_000),
     "max_body_bytes": (1024, 100_000_000),
+    "max_inflight_generations": (0, 10_000),
+    "retry_after_s": (1, 3600),
 }
 _DEVICES = ("auto", "cpu", "cuda")
 # An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
@@ -123,6 +129,8 @@ class Config:
     api_keys: tuple[str, ...] = field(repr=False)  # secrets: never in a log line or traceback
     api_keys_file: str
     max_body_bytes: int
+    max_inflight_generations: int
+    retry_after_s: int
 
 
 MIN_API_KEY_CHARS = 16

@@ -35,6 +35,9 @@ OPEN_PREFIXES = ("/ui/", "/static_content/")
 # The deepest JSON a request of this API has is 1 (an object of strings, numbers, booleans).
 MAX_JSON_DEPTH = 32
 REALM = 'Bearer realm="pls-api"'
+# The model-heavy routes: admission control caps how many run at once (overload sheds early,
+# with Retry-After, instead of queueing until the runner's latency budget or the timeout).
+GENERATION_PATHS = frozenset({"/generate", "/generate-with-metrics"})
 
 
 def load_api_keys(config: Config) -> tuple[bytes, ...]:
@@ -110,8 +113,12 @@ class RequestGuardMiddleware:
     """401 without a valid key (when keys are set), 413 for an oversized body, 400 for deep JSON."""
 
     def __init__(self, app: ASGIApp, api_keys: tuple[bytes, ...], max_body_bytes: int,
-                 api_models: dict[str, tuple[type, type]] | None = None) -> None:
+                 api_models: dict[str, tuple[type, type]] | None = None,
+                 max_inflight_generations: int = 0, retry_after_s: int = 5) -> None:
         self.app = app
+        self.max_inflight_generations = max_inflight_generations
+        self.retry_after_s = retry_after_s
+        self.inflight_generations = 0  # one event loop per worker: no lock needed
         self.api_keys = api_keys
         self.max_body_bytes = max_body_bytes
         self.api_models = api_models or {}
@@ -142,7 +149,22 @@ class RequestGuardMiddleware:
         if scope["path"] == "/docs.json" and scope["method"] == "GET":
             await self._send_amended_openapi(scope, receive, send)
             return
+        if scope["path"] in GENERATION_PATHS and self.max_inflight_generations:
+            await self._admit_generation(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _admit_generation(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.inflight_generations >= self.max_inflight_generations:
+            await send_error(send, 503, f"the service is at capacity ({self.max_inflight_generations} generations "
+                             f"in progress); retry after {self.retry_after_s} s",
+                             {"Retry-After": str(self.retry_after_s)})
+            return
+        self.inflight_generations += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight_generations -= 1
 
     async def _send_amended_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """BentoML's document, corrected (pls_core/openapi_doc.py); it is small, so buffered."""
@@ -213,4 +235,5 @@ def guard_options(config: Config, service: object) -> dict:
     from pls_core.openapi_doc import service_models
 
     return {"api_keys": load_api_keys(config), "max_body_bytes": config.max_body_bytes,
-            "api_models": service_models(service)}
+            "api_models": service_models(service), "max_inflight_generations": config.max_inflight_generations,
+            "retry_after_s": config.retry_after_s}

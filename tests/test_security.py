@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,7 +95,8 @@ def keyed_server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     (folder / "keys").write_text(f"{FILE_KEY}\n")
     log_path = folder / "bentoml.log"
     with bentoml_serve(bento_home, log_path, PLS_API_KEYS=KEY, PLS_API_KEYS_FILE=str(folder / "keys"),
-                       PLS_MAX_BODY_BYTES="200000", PLS_MAX_LATENCY_MS="120000") as url:
+                       PLS_MAX_BODY_BYTES="200000", PLS_MAX_LATENCY_MS="120000",
+                       PLS_MAX_INFLIGHT_GENERATIONS="2", PLS_RETRY_AFTER_S="7") as url:
         yield url, log_path
 
 
@@ -259,8 +262,8 @@ def schemathesis_run(url: str, paths: str, examples: int, *extra: str) -> tuple[
     result = subprocess.run(
         [binary, "run", f"{url}/docs.json", "-H", f"X-API-Key: {KEY}", "--checks", CHECKS,
          "--include-path-regex", paths, "-n", str(examples), "--seed", "20261129", "--request-timeout", "120",
-         "--phases", "fuzzing", "--no-shrink", *extra],
-        capture_output=True, text=True, timeout=600)
+         "--phases", "fuzzing", "--no-shrink", "--generation-database", "none", *extra],
+        capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())  # its cache stays out of the repo
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     generated = re.search(r"(\d+) generated", output)
@@ -272,3 +275,28 @@ def test_schemathesis_finds_no_server_error_or_schema_break_on_text_endpoints(ke
     # Every kind of case, valid and invalid: these endpoints answer in milliseconds.
     generated, output = schemathesis_run(keyed_server[0], "^/(classify|evaluate)$", 500)
     assert generated >= 200, output[-3000:]
+
+
+
+# --- overload: admission control on the generation routes ---------------------------------------
+@pytest.mark.slow
+def test_generations_beyond_the_cap_are_refused_at_once_with_retry_after(keyed_server) -> None:
+    import asyncio
+
+    long_text = " ".join([TEXT] * 30)
+
+    async def burst() -> list[tuple[int, float, dict]]:
+        async with httpx.AsyncClient(base_url=keyed_server[0], timeout=300, headers=AUTH) as http:
+            async def one() -> tuple[int, float, dict]:
+                started = time.monotonic()
+                response = await http.post("/generate", json={"technical_text": long_text, "num_beams": 2})
+                return response.status_code, time.monotonic() - started, dict(response.headers)
+            return await asyncio.gather(*(one() for _ in range(8)))
+
+    answers = asyncio.run(burst())
+    statuses = sorted(status for status, _, _ in answers)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 2, statuses
+    refused = [(elapsed, headers) for status, elapsed, headers in answers if status == 503]
+    assert refused, f"8 concurrent generations with a cap of 2: none refused ({statuses})"
+    assert all(headers["retry-after"] == "7" and elapsed < 5 for elapsed, headers in refused), refused
