@@ -30,7 +30,7 @@ from pls_core.config import load_config
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
-from pls_core.model_check import require_stored
+from runners.model_check import require_stored
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
     ClassifyRequest, ClassifyResponse, EvaluateRequest, EvaluateResponse, GenerateRequest,
