@@ -56,9 +56,13 @@ REAL_CORPUS_DIR = ROOT / "data" / "cochrane"
 HELDOUT_REAL_PAIRS = 100
 REAL_SPLIT_SEED = 0  # independent of --seed: tests and builds agree on which pairs are held out
 # About 300 real pairs beside about 13,000 generated ones: without a weight the generated
-# register dominates the loss and real text is judged at about 88%; 20 gave 91% on held-out
-# real pairs over four splits while keeping the generated register at 99-100%.
-REAL_SAMPLE_WEIGHT = 20.0
+# register dominates the loss and real text is judged at about 88%. Chosen on three splits of
+# the real training pairs only (the held-out pairs were not looked at): these settings gave
+# 93-96% on real text and 99-100% on the generated register; words alone (no punctuation
+# tokens) with weight 20 gave 91-94%.
+REAL_SAMPLE_WEIGHT = 10.0
+# Words, and the punctuation that marks technical reporting ("(95% CI 0.61 to 0.89; P < 0.01)").
+CLASSIFIER_TOKEN_PATTERN = r"(?u)\b\w+\b|[%();=<>±\[\]:,.]"
 
 
 class UsageError(Exception):
@@ -462,9 +466,10 @@ def train_classifier(train_pairs, heldout_pairs, real_train, real_heldout, folde
     real_texts, real_labels = labelled_texts(real_train)
     texts, labels = demo_texts + real_texts, demo_labels + real_labels
     weights = [1.0] * len(demo_texts) + [REAL_SAMPLE_WEIGHT] * len(real_texts)
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                                 token_pattern=CLASSIFIER_TOKEN_PATTERN)
     features = vectorizer.fit_transform(texts)
-    classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+    classifier = LogisticRegression(C=30.0, max_iter=3000, random_state=seed)
     classifier.fit(features, labels, sample_weight=weights)
     if list(classifier.classes_) != [LABEL_TECHNICAL, LABEL_PLAIN]:
         raise RuntimeError(f"unexpected classifier classes {classifier.classes_}")
@@ -481,7 +486,7 @@ def train_classifier(train_pairs, heldout_pairs, real_train, real_heldout, folde
         "real_train_texts": len(real_texts),
         "real_sample_weight": REAL_SAMPLE_WEIGHT,
         "classes": list(classifier.classes_),
-        "features": "TF-IDF of words and word pairs, logistic regression (C=10)",
+        "features": "TF-IDF of words, punctuation and their pairs (min_df 2), logistic regression (C=30)",
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
