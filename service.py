@@ -1,38 +1,51 @@
 """The PLS API: simplify, classify and evaluate medical text.
 
-    bentoml serve            # from the repository root; Swagger UI on http://127.0.0.1:3000/
+    bentoml serve            # from the repository root; Swagger UI on http://127.0.0.1:3000/,
+                             # the web page on http://127.0.0.1:3000/ui
 
 Model work runs in two adaptive-batching runner services (runners/); this service validates
 requests, splits long text into chunks that fit the model, sends all chunks of a request to the
 simplifier together so they batch with other requests' chunks, and computes text metrics.
+CPU work (chunking, metrics) runs in a thread, so the event loop keeps answering while it runs;
+the chunker uses the `tokenizers` library, so this process never loads torch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import bentoml
 from bentoml.models import BentoModel
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from pls_core.chunking import chunk_text
+from pls_core.chunking import Chunker
 from pls_core.config import load_config
+from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
-from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
-from pls_core.readability import classification_reasoning, text_figures
+from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
     ClassifyRequest, ClassifyResponse, EvaluateRequest, EvaluateResponse, GenerateRequest,
     GenerateResponse, GenerateWithMetricsRequest, GenerateWithMetricsResponse, HealthResponse,
     SimplifyJob,
 )
 from runners.classifier import Classifier
+from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
 CONFIG = load_config()
 PLAIN_THRESHOLD = 0.5
+UI_DIR = Path(__file__).resolve().parent / "ui"
+
+
+class ChunkFailed(Exception):
+    """The simplifier could not generate one of a request's chunks (other requests are fine)."""
 
 
 async def health_endpoint(request: Request) -> JSONResponse:
@@ -41,7 +54,26 @@ async def health_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(health.model_dump())
 
 
-@bentoml.asgi_app(Starlette(routes=[Route("/health", health_endpoint, methods=["GET"])]), path="/")
+async def ui_page(request: Request) -> FileResponse:
+    # The page lives at /ui (no trailing slash): its relative links reach ui/* and the API.
+    return FileResponse(UI_DIR / "index.html")
+
+
+async def lexicon_endpoint(request: Request) -> JSONResponse:
+    # The page highlights these terms and their plain words; the same lexicon /classify counts.
+    return JSONResponse(LEXICON, headers={"Cache-Control": "max-age=3600"})
+
+
+web_routes = [
+    Route("/health", health_endpoint, methods=["GET"]),
+    Route("/lexicon", lexicon_endpoint, methods=["GET"]),
+    Route("/ui", ui_page, methods=["GET"]),
+    Route("/ui/", lambda request: RedirectResponse("../ui"), methods=["GET"]),  # one address for the page
+    Mount("/ui", StaticFiles(directory=UI_DIR), name="ui"),
+]
+
+
+@bentoml.asgi_app(Starlette(routes=web_routes), path="/")
 @bentoml.service(
     name="pls-service",
     workers=CONFIG.api_workers,
@@ -54,41 +86,19 @@ class PLSService:
     simplifier_model = BentoModel(CONFIG.simplifier_tag)
 
     def __init__(self) -> None:
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(self.simplifier_model.path)
-        self.max_input_tokens = min(MAX_INPUT_TOKENS, self.tokenizer.model_max_length)
-        self.prefix_tokens = self._count_tokens("") - 1  # the prefix alone, without EOS
-
-    # --- chunking -------------------------------------------------------------------------
-    def _count_tokens(self, text: str) -> int:
-        """Tokens the model sees for `text`: task prefix + text + EOS."""
-        return len(self.tokenizer(TASK_PREFIX + text, verbose=False).input_ids)
-
-    def _split_oversized(self, sentence: str, budget: int) -> list[str]:
-        """Cut one over-long sentence into token windows that each fit `budget`."""
-        ids = self.tokenizer(sentence, add_special_tokens=False, verbose=False).input_ids
-        window = budget - self.prefix_tokens - 1
-        while window > 0:
-            pieces = [self.tokenizer.decode(ids[i:i + window]).strip() for i in range(0, len(ids), window)]
-            if all(self._count_tokens(piece) <= budget for piece in pieces):
-                return pieces
-            window -= max(1, window // 10)  # decoding then re-encoding grew a piece: shrink
-        raise ValueError("cannot split the sentence into pieces that fit the model")
-
-    def chunks(self, text: str) -> list[str]:
-        return chunk_text(
-            text,
-            count_tokens=self._count_tokens,
-            budget=self.max_input_tokens,
-            split_oversized=self._split_oversized,
-        )
+        self.chunker = Chunker.from_model_folder(self.simplifier_model.path)
+        load_syllable_dictionary()  # now, not in the first request
 
     async def _simplify(self, text: str, max_length: int, num_beams: int) -> GenerateResponse:
-        chunks = self.chunks(text)
-        jobs = [SimplifyJob(text=chunk, max_length=max_length, num_beams=num_beams) for chunk in chunks]
+        chunks = await asyncio.to_thread(self.chunker.chunks, text)
+        # max_length is the most tokens generated per chunk: the backend's max_new_tokens.
+        jobs = [SimplifyJob(text=chunk, max_new_tokens=max_length, num_beams=num_beams) for chunk in chunks]
         started = time.perf_counter()
-        results = await self.simplifier.to_async.simplify(jobs)
+        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs))
+        failed = [(number, result.error) for number, result in enumerate(results, 1) if result.error]
+        if failed:
+            number, error = failed[0]
+            raise ChunkFailed(f"chunk {number} of {len(chunks)} could not be simplified: {error}")
         return GenerateResponse(
             generated_pls=" ".join(result.text for result in results),
             generation_time=round(time.perf_counter() - started, 4),
@@ -97,8 +107,15 @@ class PLSService:
             tokens_output=sum(result.tokens_output for result in results),
         )
 
+    @staticmethod
+    def _failure(error: ChunkFailed) -> JSONResponse:
+        # A 500 that says what failed, instead of BentoML's generic "unexpected error".
+        return JSONResponse({"error": str(error)}, status_code=500)
+
     async def _plain_probability(self, text: str) -> float:
-        return (await self.classifier.to_async.predict_proba([text]))[0]
+        probabilities = await call_runner("classifier", lambda: self.classifier.to_async.predict_proba([text]),
+                                          retry_on=CONNECTION_LOST)
+        return probabilities[0]
 
     # --- API ------------------------------------------------------------------------------
     @bentoml.api(route="/generate", input_spec=GenerateRequest, output_spec=GenerateResponse)
@@ -108,14 +125,17 @@ class PLSService:
         if skip_if_plain and await self._plain_probability(technical_text) >= PLAIN_THRESHOLD:
             return GenerateResponse(generated_pls=technical_text, generation_time=0.0, num_chunks=0,
                                     tokens_input=0, tokens_output=0, skipped=True)
-        return await self._simplify(technical_text, max_length, num_beams)
+        try:
+            return await self._simplify(technical_text, max_length, num_beams)
+        except ChunkFailed as error:
+            return self._failure(error)
 
     @bentoml.api(route="/classify", input_spec=ClassifyRequest, output_spec=ClassifyResponse)
     async def classify(self, text: str) -> ClassifyResponse:
         """Tell a plain-language summary from technical text, with readability figures."""
         confidence = await self._plain_probability(text)
         is_pls = confidence >= PLAIN_THRESHOLD
-        figures = text_figures(text)
+        figures = await asyncio.to_thread(text_figures, text)
         return ClassifyResponse(
             is_pls=is_pls,
             confidence=round(confidence, 4),
@@ -133,8 +153,11 @@ class PLSService:
     async def generate_with_metrics(self, technical_text: str, reference_pls: str | None,
                                     max_length: int, num_beams: int) -> GenerateWithMetricsResponse:
         """Generate a summary and evaluate it in one call."""
-        generated = await self._simplify(technical_text, max_length, num_beams)
-        metrics = evaluation_metrics(technical_text, generated.generated_pls, reference_pls)
+        try:
+            generated = await self._simplify(technical_text, max_length, num_beams)
+        except ChunkFailed as error:
+            return self._failure(error)
+        metrics = await asyncio.to_thread(evaluation_metrics, technical_text, generated.generated_pls, reference_pls)
         return GenerateWithMetricsResponse(
             generated_pls=generated.generated_pls,
             metrics=EvaluateResponse(**metrics),
@@ -145,16 +168,15 @@ class PLSService:
         )
 
     async def health(self) -> HealthResponse:
-        try:
-            status = await self.simplifier.to_async.status()
-            simplifier_ok = True
-        except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            status, simplifier_ok = {"device": "unknown"}, False
-        try:
-            await self._plain_probability("health check")
-            classifier_ok = True
-        except Exception:  # noqa: BLE001
-            classifier_ok = False
+        # Both runners answer `status` on their event loop, not behind a running batch, and
+        # the probe costs no prediction.
+        simplifier_status, classifier_status = await asyncio.gather(
+            call_runner("simplifier", self.simplifier.to_async.status, retry_on=CONNECTION_LOST),
+            call_runner("classifier", self.classifier.to_async.status, retry_on=CONNECTION_LOST),
+            return_exceptions=True)
+        simplifier_ok = not isinstance(simplifier_status, BaseException)
+        classifier_ok = not isinstance(classifier_status, BaseException)
+        status = simplifier_status if simplifier_ok else {"device": "unknown"}
         return HealthResponse(
             status="healthy" if simplifier_ok and classifier_ok else "degraded",
             model_loaded=simplifier_ok,
@@ -162,3 +184,18 @@ class PLSService:
             device=status["device"],
             model_path=str(self.simplifier_model.tag),
         )
+
+
+if CONFIG.cors_origins:
+    # Pages served from these origins may call the API; without it browsers allow same origin only.
+    PLSService.add_asgi_middleware(
+        CORSMiddleware,
+        allow_origins=list(CONFIG.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+
+# A failure between services reaches clients as 503 + Retry-After, never as a bare 500.
+PLSService.add_asgi_middleware(RetryAfterOn503)

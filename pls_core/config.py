@@ -7,6 +7,7 @@ in step. Defaults suit a 2 vCPU / 4 GB Fargate task.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
@@ -35,6 +36,11 @@ SETTINGS: dict[str, Setting] = {
                               "BentoML model tag of the PLS classifier"),
     "device": Setting("PLS_DEVICE", "auto",
                       "`auto` (CUDA when available, else CPU), `cpu` or `cuda`"),
+    "simplifier_backend": Setting("PLS_SIMPLIFIER_BACKEND", "ctranslate2",
+                                  "`ctranslate2` (converted at import, several times faster on CPU) or `transformers`"),
+    "ct2_compute_type": Setting("PLS_CT2_COMPUTE_TYPE", "auto",
+                                "CTranslate2 compute type: `auto` (`int8` on CPU, `float16` on CUDA), `int8`, "
+                                "`int8_float32`, `int8_float16`, `float16`, `bfloat16` or `float32`"),
     "max_batch_size": Setting("PLS_MAX_BATCH_SIZE", "16",
                               "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
     "max_latency_ms": Setting("PLS_MAX_LATENCY_MS", "60000",
@@ -43,11 +49,18 @@ SETTINGS: dict[str, Setting] = {
     "classifier_workers": Setting("PLS_CLASSIFIER_WORKERS", "1", "Worker processes of the classifier runner"),
     "api_workers": Setting("PLS_API_WORKERS", "1", "Worker processes of the HTTP API service"),
     "torch_threads": Setting("PLS_TORCH_THREADS", "0",
-                             "torch intra-op threads per simplifier worker; 0 = CPU share / workers"),
+                             "Intra-op threads per simplifier worker (torch or CTranslate2); 0 = CPU share / workers"),
     "request_timeout_s": Setting("PLS_REQUEST_TIMEOUT_S", "120",
                                  "Seconds a request may take before BentoML answers 504/503"),
     "max_text_chars": Setting("PLS_MAX_TEXT_CHARS", "20000", "Longest text accepted by any endpoint"),
     "min_text_chars": Setting("PLS_MIN_TEXT_CHARS", "10", "Shortest text accepted by /generate and /classify"),
+    "cors_origins": Setting("PLS_CORS_ORIGINS", "",
+                            "Comma-separated origins (`https://host[:port]`) whose pages may call the API "
+                            "from the browser; empty = same origin only"),
+    "generation_token_budget": Setting(
+        "PLS_GENERATION_TOKEN_BUDGET", "16384",
+        "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
+        "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
 }
 
 _INT_SETTINGS = {
@@ -60,8 +73,24 @@ _INT_SETTINGS = {
     "request_timeout_s": (1, 3600),
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
+    "generation_token_budget": (256, 100_000_000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
+# An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _parse_origins(env: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ConfigError(f"{env}: {origin!r} is not an origin like https://example.org or http://host:8080")
+    return origins
+_CHOICES = {
+    "device": _DEVICES,
+    "simplifier_backend": ("ctranslate2", "transformers"),
+    "ct2_compute_type": ("auto", "int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"),
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,8 @@ class Config:
     simplifier_tag: str
     classifier_tag: str
     device: str
+    simplifier_backend: str
+    ct2_compute_type: str
     max_batch_size: int
     max_latency_ms: int
     simplifier_workers: int
@@ -78,6 +109,8 @@ class Config:
     request_timeout_s: int
     max_text_chars: int
     min_text_chars: int
+    cors_origins: tuple[str, ...]
+    generation_token_budget: int
 
 
 def _parse(name: str, raw: str) -> object:
@@ -91,9 +124,11 @@ def _parse(name: str, raw: str) -> object:
         if not low <= value <= high:
             raise ConfigError(f"{env}={value} is outside {low}..{high}")
         return value
-    if name == "device":
-        if raw not in _DEVICES:
-            raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_DEVICES)}")
+    if name == "cors_origins":
+        return _parse_origins(env, raw)
+    if name in _CHOICES:
+        if raw not in _CHOICES[name]:
+            raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_CHOICES[name])}")
         return raw
     if not raw.strip():
         raise ConfigError(f"{env} must not be empty")

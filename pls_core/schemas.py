@@ -3,14 +3,16 @@
 Field names and defaults match the users' earlier FastAPI service, so existing clients work
 unchanged. Types are strict: a string where a number belongs is a 400, not a silent coercion.
 Text-length limits come from the configuration (PLS_MIN_TEXT_CHARS, PLS_MAX_TEXT_CHARS), read
-once when the service starts.
+once when the service starts. Unknown fields are refused (a misspelt "maxlength" would otherwise
+be ignored silently and the default used).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from pls_core.config import load_config
 
@@ -19,27 +21,50 @@ MIN_TEXT_CHARS = _LIMITS.min_text_chars
 MAX_TEXT_CHARS = _LIMITS.max_text_chars
 
 
-def _not_blank(min_chars: int):
+def visible_chars(text: str) -> int:
+    """Characters that show: not whitespace, not format characters such as zero-width spaces,
+    joiners or a byte-order mark (Unicode category Cf)."""
+    return sum(1 for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
+
+
+def _has_word_character(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+def _not_blank(min_chars: int, need_word: bool = False):
     def check(text: str) -> str:
-        if len(text.strip()) < min_chars:
+        if visible_chars(text) < min_chars:
             raise ValueError(f"must contain at least {min_chars} non-blank characters")
+        if need_word and not _has_word_character(text):
+            raise ValueError("must contain at least one letter or digit")
         return text
 
     return check
 
 
+def _blank_as_absent(value):
+    # The users' earlier service treated an empty reference as no reference.
+    if isinstance(value, str) and visible_chars(value) == 0:
+        return None
+    return value
+
+
 InputText = Annotated[
     str,
     Field(min_length=MIN_TEXT_CHARS, max_length=MAX_TEXT_CHARS),
-    AfterValidator(_not_blank(MIN_TEXT_CHARS)),
+    AfterValidator(_not_blank(MIN_TEXT_CHARS, need_word=True)),
 ]
 AnyText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank(1))]
-MaxLength = Annotated[int, Field(ge=50, le=512, description="Most tokens generated per chunk")]
+OptionalReference = Annotated[AnyText | None, BeforeValidator(_blank_as_absent)]
+MaxLength = Annotated[int, Field(
+    ge=50, le=512,
+    description="Most tokens generated per chunk (EOS included), passed to the model as max_new_tokens",
+)]
 NumBeams = Annotated[int, Field(ge=1, le=10, description="Beam-search width; 1 is greedy")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class GenerateRequest(_Strict):
@@ -53,8 +78,8 @@ class GenerateResponse(BaseModel):
     generated_pls: str
     generation_time: float = Field(description="Seconds spent in the model")
     num_chunks: int
-    tokens_input: int
-    tokens_output: int
+    tokens_input: int = Field(description="Tokens the model read: per chunk the task prefix, the chunk and EOS, summed")
+    tokens_output: int = Field(description="Tokens the model generated: per chunk up to and including EOS, summed")
     skipped: bool = False
 
 
@@ -75,7 +100,7 @@ class ClassifyResponse(BaseModel):
 class EvaluateRequest(_Strict):
     original_text: AnyText
     generated_pls: AnyText
-    reference_pls: AnyText | None = None
+    reference_pls: OptionalReference = None
 
 
 class EvaluateResponse(BaseModel):
@@ -93,7 +118,7 @@ class EvaluateResponse(BaseModel):
 
 class GenerateWithMetricsRequest(_Strict):
     technical_text: InputText
-    reference_pls: AnyText | None = None
+    reference_pls: OptionalReference = None
     max_length: MaxLength = 256
     num_beams: NumBeams = 4
 
@@ -118,7 +143,7 @@ class HealthResponse(BaseModel):
 # Between the API service and the simplifier runner: one chunk to simplify, and its result.
 class SimplifyJob(BaseModel):
     text: str
-    max_length: int
+    max_new_tokens: int
     num_beams: int
 
 
@@ -126,3 +151,4 @@ class SimplifyResult(BaseModel):
     text: str
     tokens_input: int
     tokens_output: int
+    error: str | None = Field(None, description="Why this job failed; the other jobs of its batch are unaffected")

@@ -7,6 +7,7 @@ from bentoml.models import BentoModel
 
 from pls_core.config import load_config
 from pls_core.model_layout import LABEL_PLAIN
+from runners.resilience import RUNNER_CONNECTION
 from runners.simplifier import BATCH_OPTIONS, BATCHING
 
 CONFIG = load_config()
@@ -16,6 +17,8 @@ CONFIG = load_config()
     name="pls-classifier-runner",
     workers=CONFIG.classifier_workers,
     traffic={"timeout": CONFIG.request_timeout_s},
+    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
+    runner_connection=RUNNER_CONNECTION,
 )
 class Classifier:
     model_ref = BentoModel(CONFIG.classifier_tag)
@@ -33,3 +36,9 @@ class Classifier:
         """Probability that each text is a plain-language summary."""
         probabilities = self.classifier.predict_proba(self.vectorizer.transform(texts))
         return [float(p) for p in probabilities[:, self.plain_column]]
+
+    # async: answers on the event loop, without a prediction, for the API's /health.
+    @bentoml.api
+    async def status(self) -> dict:
+        """The classifier's model tag."""
+        return {"model_tag": str(self.model_ref.tag)}

@@ -1,21 +1,25 @@
 """The T5 simplifier as an adaptive-batching BentoML service.
 
-Chunks from concurrent requests are gathered by BentoML's dispatcher into one list; each
-group of jobs that share generation settings runs as one padded `generate` call.
+Chunks from concurrent requests are gathered by BentoML's dispatcher into one list. This service
+groups them by generation settings, splits each group into sub-batches that fit a memory budget,
+and hands each sub-batch to a backend (runners/transformers_backend.py) for one padded
+`generate`. BentoML sends an exception raised here to every caller of the batch, so a failing
+sub-batch is retried one job at a time and only the job that still fails gets an error.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from itertools import groupby
 
 import bentoml
 from bentoml.models import BentoModel
 
 from pls_core.config import load_config
-from pls_core.model_layout import TASK_PREFIX
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
+from runners.resilience import RUNNER_CONNECTION
 
 CONFIG = load_config()
 BATCHING = CONFIG.max_batch_size > 1
@@ -33,60 +37,124 @@ def pick_device(setting: str) -> str:
     return setting
 
 
+def settings_groups(jobs: Sequence[SimplifyJob]) -> list[list[int]]:
+    """Indices of the jobs, grouped by (max_new_tokens, num_beams); each group in job order."""
+    key = lambda i: (jobs[i].max_new_tokens, jobs[i].num_beams)  # noqa: E731
+    order = sorted(range(len(jobs)), key=key)
+    return [list(group) for _, group in groupby(order, key=key)]
+
+
+def memory_sub_batches(input_lengths: Sequence[int], max_new_tokens: int, num_beams: int,
+                       budget: int) -> list[list[int]]:
+    """Split one settings group into sub-batches of positions whose padded footprint,
+    jobs x beams x (longest input + max_new_tokens), stays within `budget`.
+
+    Memory of beam search grows with exactly that product (the encoder output and the
+    attention caches are kept per beam and per position). Similar lengths go together, so
+    little is wasted on padding; a single job over the budget still runs, alone.
+    """
+    by_length = sorted(range(len(input_lengths)), key=lambda i: input_lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for position in by_length:
+        longest = input_lengths[position]  # ascending order: the newcomer is the longest
+        if current and (len(current) + 1) * num_beams * (longest + max_new_tokens) > budget:
+            batches.append(current)
+            current = []
+        current.append(position)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> list:
+    """`generate(texts)`; when it raises, each text again on its own, so that one bad text
+    fails alone. Returns one result per text: the backend's, or the exception it raised."""
+    try:
+        return list(generate(texts))
+    except Exception as batch_error:  # noqa: BLE001 - any failure is retried per job
+        if len(texts) == 1:
+            return [batch_error]
+        logger.warning("a batch of %d failed (%s: %s); retrying its jobs one at a time",
+                       len(texts), type(batch_error).__name__, batch_error)
+    results: list = []
+    for text in texts:
+        try:
+            results.extend(generate([text]))
+        except Exception as job_error:  # noqa: BLE001 - reported to that job's caller only
+            results.append(job_error)
+    return results
+
+
+def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int) -> list[SimplifyResult]:
+    """Run every job on `backend`, grouped by settings and sub-batched to the memory budget;
+    results keep the jobs' order, and a job whose generation fails carries `error`."""
+    results: list[SimplifyResult | None] = [None] * len(jobs)
+    for group in settings_groups(jobs):
+        max_new_tokens, num_beams = jobs[group[0]].max_new_tokens, jobs[group[0]].num_beams
+        texts = [jobs[i].text for i in group]
+        lengths = backend.input_lengths(texts)
+        for batch in memory_sub_batches(lengths, max_new_tokens, num_beams, token_budget):
+            outcomes = run_isolated(
+                lambda batch_texts: backend.generate(batch_texts, max_new_tokens, num_beams),
+                [texts[p] for p in batch],
+            )
+            for position, outcome in zip(batch, outcomes):
+                results[group[position]] = _result(outcome)
+    return results  # type: ignore[return-value]
+
+
+def _result(outcome) -> SimplifyResult:
+    if isinstance(outcome, Exception):
+        return SimplifyResult(text="", tokens_input=0, tokens_output=0,
+                              error=f"{type(outcome).__name__}: {outcome}")
+    return SimplifyResult(text=outcome.text, tokens_input=outcome.tokens_input,
+                          tokens_output=outcome.tokens_output)
+
+
+def make_backend(model_path: str, device: str, threads: int):
+    """The generation backend PLS_SIMPLIFIER_BACKEND names; both share one interface."""
+    if CONFIG.simplifier_backend == "ctranslate2":
+        from runners.ct2_backend import CTranslate2Backend
+
+        return CTranslate2Backend(model_path, device, CONFIG.ct2_compute_type, threads)
+    from runners.transformers_backend import TransformersBackend
+
+    return TransformersBackend(model_path, device)
+
+
 @bentoml.service(
     name="pls-simplifier-runner",
     workers=CONFIG.simplifier_workers,
     traffic={"timeout": CONFIG.request_timeout_s},
+    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
+    runner_connection=RUNNER_CONNECTION,
 )
 class Simplifier:
     model_ref = BentoModel(CONFIG.simplifier_tag)
 
     def __init__(self) -> None:
         import torch
-        from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-        torch.set_num_threads(torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers))
+        threads = torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers)
+        torch.set_num_threads(threads)
         self.device = pick_device(CONFIG.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_ref.path)
-        self.model = T5ForConditionalGeneration.from_pretrained(self.model_ref.path).to(self.device).eval()
-        logger.info("simplifier %s on %s with %d torch threads",
-                    self.model_ref.tag, self.device, torch.get_num_threads())
+        self.backend = make_backend(self.model_ref.path, self.device, threads)
+        logger.info("simplifier %s on %s with the %s backend, %d threads, generation budget %d tokens",
+                    self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads,
+                    CONFIG.generation_token_budget)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.
     @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
     def simplify(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
-        """Simplify each job's text with its own settings; results keep the jobs' order."""
-        results: list[SimplifyResult | None] = [None] * len(jobs)
-        order = sorted(range(len(jobs)), key=lambda i: (jobs[i].max_length, jobs[i].num_beams))
-        for _, group in groupby(order, key=lambda i: (jobs[i].max_length, jobs[i].num_beams)):
-            indices = list(group)
-            for index, result in zip(indices, self._generate([jobs[i] for i in indices])):
-                results[index] = result
-        return results  # type: ignore[return-value]
+        """Simplify each job's text with its own settings; results keep the jobs' order.
 
-    def _generate(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
-        import torch
+        Never raises for a job's failure: that job's result carries `error` instead, so the
+        other callers in the batch are unaffected."""
+        return simplify_jobs(self.backend, jobs, CONFIG.generation_token_budget)
 
-        encoded = self.tokenizer(
-            [TASK_PREFIX + job.text for job in jobs],
-            padding=True, truncation=True, max_length=self.tokenizer.model_max_length,
-            return_tensors="pt",
-        ).to(self.device)
-        with torch.inference_mode():
-            output_ids = self.model.generate(
-                **encoded, max_length=jobs[0].max_length, num_beams=jobs[0].num_beams,
-            )
-        texts = self.tokenizer.batch_decode(output_ids, skip_special_tokens=True)
-        pad = self.tokenizer.pad_token_id
-        input_counts = encoded["attention_mask"].sum(dim=1).tolist()
-        # Output starts with the decoder start token (the pad id for T5) and is padded with it.
-        output_counts = (output_ids[:, 1:] != pad).sum(dim=1).tolist()
-        return [
-            SimplifyResult(text=text.strip(), tokens_input=int(n_in), tokens_output=int(n_out))
-            for text, n_in, n_out in zip(texts, input_counts, output_counts)
-        ]
-
+    # async: runs on the event loop at once instead of waiting for the batch thread.
     @bentoml.api
-    def status(self) -> dict:
+    async def status(self) -> dict:
         """Device and model tag, for the API's /health (batch sizes are on /metrics)."""
         return {"device": self.device, "model_tag": str(self.model_ref.tag)}

@@ -13,7 +13,7 @@
 #
 # Settings (environment):
 #   PLS_CONTAINER_WORKDIR   scratch: container storage, base rootfs, logs (default .work/containers)
-#   BENTOML_HOME            BentoML store (default <repo>/.bentoml)
+#   BENTOML_HOME            BentoML store (BentoML's default: $BENTOML_HOME, else ~/bentoml)
 #   PLS_PYTHON              Python with bentoml installed (default <repo>/.venv/bin/python)
 #   PLS_BUILD_CTX           build context holding bentofile.yaml (default: the repository)
 #   PLS_SMOKE_PORT          host port on 127.0.0.1 for the container's 3000 (default 13000)
@@ -22,6 +22,9 @@
 #                           (default "heart attack"; empty: any non-empty answer)
 #   PLS_SMOKE_READY_TIMEOUT seconds to wait for /readyz (default 300)
 #   PLS_SMOKE_LOAD          requests in the short load (default 20)
+#   PLS_SMOKE_KEEPALIVE_IDLE_S  idle seconds an open connection must survive (default 8)
+#   PLS_SMOKE_REUSE         test this already built image (e.g. what `deploy.sh build` made):
+#                           no bentoml build, no containerize
 #   PLS_SMOKE_KEEP_IMAGE    1: keep the image afterwards (default: keep; 0 removes it)
 set -euo pipefail
 
@@ -32,7 +35,8 @@ export PLS_REPO_ROOT="$REPO_ROOT"
 
 PY="${PLS_PYTHON:-$REPO_ROOT/.venv/bin/python}"
 BUILD_CTX="$(cd "${PLS_BUILD_CTX:-$REPO_ROOT}" && pwd)"
-export BENTOML_HOME="${BENTOML_HOME:-$REPO_ROOT/.bentoml}"
+# The BentoML store is BentoML's own default, as for every script: $BENTOML_HOME, else ~/bentoml.
+STORE="${BENTOML_HOME:-$HOME/bentoml}"
 export BENTOML_DO_NOT_TRACK=true
 PORT="${PLS_SMOKE_PORT:-13000}"
 IMAGE="${PLS_SMOKE_IMAGE:-localhost/pls-service}"
@@ -112,14 +116,14 @@ if [[ "$BUILD_CTX" == "$REPO_ROOT" ]]; then
             "$PY" "$REPO_ROOT/scripts/make_demo_models.py" >"$LOG_DIR/make_demo_models.log" 2>&1 \
                 || { tail -20 "$LOG_DIR/make_demo_models.log" >&2; fail "make_demo_models.py failed"; }
         fi
-        say "importing the models into $BENTOML_HOME"
+        say "importing the models into $STORE"
         "$PY" "$REPO_ROOT/scripts/import_models.py" >"$LOG_DIR/import_models.log" 2>&1 \
             || { tail -20 "$LOG_DIR/import_models.log" >&2; fail "import_models.py failed"; }
     fi
 fi
 SIMPLIFIER_TAG="$(model_tag pls-simplifier)" || true
 CLASSIFIER_TAG="$(model_tag pls-classifier)" || true
-[[ -n "$SIMPLIFIER_TAG" && -n "$CLASSIFIER_TAG" ]] || fail "pls-simplifier/pls-classifier not in the store $BENTOML_HOME"
+[[ -n "$SIMPLIFIER_TAG" && -n "$CLASSIFIER_TAG" ]] || fail "pls-simplifier/pls-classifier not in the store $STORE"
 say "models: $SIMPLIFIER_TAG, $CLASSIFIER_TAG"
 
 # --- 3. local base image (once) -----------------------------------------------------------
@@ -262,6 +266,29 @@ else
     fail "container health check failed: $(cat "$LOG_DIR/healthcheck.log")"
 fi
 
+# An ALB keeps idle connections for minutes and reuses them: the server must not close them
+# after BentoML's default 5 s (the image's command sets a longer keep-alive). One connection,
+# one request, an idle pause past 5 s, then a second request on the same connection.
+KEEPALIVE_IDLE_S="${PLS_SMOKE_KEEPALIVE_IDLE_S:-8}"
+"$PY" - "$PORT" "$KEEPALIVE_IDLE_S" <<'EOF' || fail "the server closed an idle connection within ${KEEPALIVE_IDLE_S}s (keep-alive)"
+import socket, sys, time
+port, idle = int(sys.argv[1]), float(sys.argv[2])
+def ask(sock):
+    sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            sys.exit("connection closed by the server")
+        data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    print(ask(sock), file=sys.stderr)
+    time.sleep(idle)
+    print(ask(sock), f"on the same connection after {idle:.0f} s idle", file=sys.stderr)
+EOF
+say "an idle connection stays open past ${KEEPALIVE_IDLE_S}s"
+
 # --- 8. real answers ----------------------------------------------------------------------
 post() { curl -sS -f --max-time 120 -H 'Content-Type: application/json' -d "$2" "$URL$1"; }
 
@@ -290,6 +317,12 @@ conf = answer.get("confidence")
 if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
     sys.exit(f"confidence {conf!r} is not a probability")
 EOF
+
+# The web page and its script come from the image too.
+PAGE=$(curl -sS -f --max-time 30 "$URL/ui") || fail "GET /ui failed"
+[[ "$PAGE" == *'<form id="form"'* ]] || fail "GET /ui did not answer with the page"
+curl -sS -f --max-time 30 -o /dev/null "$URL/ui/app.js" || fail "GET /ui/app.js failed"
+say "/ui -> the page"
 
 # --- 9. memory under a short load ---------------------------------------------------------
 mem_bytes() { podman stats --no-stream --format '{{.MemUsage}}' "$CONTAINER" 2>/dev/null | "$PY" -c '

@@ -3,7 +3,7 @@
 
     scripts/deploy.sh [options] build     bentoml build + bentoml containerize
     scripts/deploy.sh [options] push      ECR login, tag and push (tag = bento version)
-    scripts/deploy.sh [options] apply     terraform apply with that image tag
+    scripts/deploy.sh [options] apply     terraform apply with --tag (default: the deployed tag), once in ECR
     scripts/deploy.sh [options] roll      force a new ECS deployment, wait until stable
     scripts/deploy.sh [options] all       build, push, apply, roll
     scripts/deploy.sh [options] destroy   lift the ALB/ECR guards, terraform destroy
@@ -35,7 +35,15 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BENTO = "pls-service"
 BACKENDS = ("docker", "buildah", "podman")
 VERSION_PLACEHOLDER = "<bento-version>"
-REPOSITORY_PLACEHOLDER = "<account>.dkr.ecr.<region>.amazonaws.com/pls-service"
+REGISTRY_PLACEHOLDER = "<account>.dkr.ecr.<region>.amazonaws.com"
+DEFAULT_STACK_NAME = "pls-service"  # terraform/variables.tf `name`, which names the ECR repository
+# Test-only: push to this plain-HTTP registry (host:port) instead of the ECR registry; the ECR
+# repository, its API calls and the image tag stay as they are. tests/test_deploy.py points it
+# at a local registry standing in for ECR. Never set it for a real deploy.
+TEST_REGISTRY_ENV = "DEPLOY_TEST_REGISTRY"
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>: the repository URL names its region.
+ECR_URL = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)"
+                     r"\.amazonaws\.com(?:\.cn)?/(?P<name>.+)$")
 
 EXIT_STEP_FAILED = 1
 EXIT_PREREQUISITE = 2
@@ -65,14 +73,16 @@ class Runner:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))  # taken after prepare_environment
 
     def run(self, argv: list[str], *, cwd: Path = REPO, stdin: str | None = None, capture: bool = False,
-            shown: str | None = None) -> str:
+            shown: str | None = None, env: dict[str, str] | None = None) -> str:
         """Run `argv` (printed first); in a dry run, only print it. `shown` replaces the
-        printed form where the real input is a secret (the registry password)."""
-        say(f"$ {shown or shlex.join(argv)}")
+        printed form where the real input is a secret (the registry password); `env` adds
+        variables for this command only (printed in front of it)."""
+        prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in (env or {}).items())
+        say(f"$ {prefix}{shown or shlex.join(argv)}")
         if self.dry_run:
             return ""
         try:
-            result = subprocess.run(argv, cwd=cwd, env=self.env, input=stdin, text=True,
+            result = subprocess.run(argv, cwd=cwd, env={**self.env, **(env or {})}, input=stdin, text=True,
                                     stdout=subprocess.PIPE if capture else None)
         except FileNotFoundError:
             raise DeployError(f"{argv[0]} is not installed or not on PATH", EXIT_PREREQUISITE) from None
@@ -126,11 +136,51 @@ def check_tools(command: str, args: argparse.Namespace) -> None:
     if missing:
         lines = [f"  - {tool}: {TOOL_HINTS.get(tool, 'install it')}" for tool in missing]
         raise DeployError(f"missing prerequisites for '{command}':\n" + "\n".join(lines), EXIT_PREREQUISITE)
-    if command in ("build", "all") and not (REPO / "bentofile.yaml").is_file():
-        raise DeployError(f"no bentofile.yaml in {REPO}: 'build' runs bentoml build from the repository root",
+    if command in ("build", "all") and not bentofile_path(args).is_file():
+        raise DeployError(f"no {bentofile_path(args)}: 'build' runs bentoml build from the repository root",
                           EXIT_PREREQUISITE)
     if command in ("apply", "destroy", "push", "all") and not (args.tf_dir / "versions.tf").is_file():
         raise DeployError(f"no Terraform module at {args.tf_dir} (--tf-dir)", EXIT_PREREQUISITE)
+    if command in ("build", "all"):
+        check_models_in_store(args)
+
+
+def bentofile_path(args: argparse.Namespace) -> Path:
+    return Path(args.bentofile).resolve() if args.bentofile else REPO / "bentofile.yaml"
+
+
+def bento_models(bentofile: Path) -> list[str]:
+    """Model names the bento carries (bentofile.yaml `models`), without their versions."""
+    import yaml
+
+    config = yaml.safe_load(bentofile.read_text()) or {}
+    names = []
+    for entry in config.get("models") or []:
+        tag = entry if isinstance(entry, str) else (entry or {}).get("tag", "")
+        if tag:
+            names.append(tag.partition(":")[0])
+    return names
+
+
+def check_models_in_store(args: argparse.Namespace) -> None:
+    """`bentoml build` needs the bento's models in the local BentoML store: say how to put them
+    there before anything is built, not after a stack trace from deep inside the build."""
+    wanted = bento_models(bentofile_path(args))
+    if not wanted:
+        return
+    result = subprocess.run(["bentoml", "models", "list", "-o", "json"], cwd=REPO, capture_output=True, text=True)
+    try:
+        present = {str(m.get("tag", "")).partition(":")[0] for m in json.loads(result.stdout or "[]")}
+    except ValueError:
+        present = set()
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        store = os.environ.get("BENTOML_HOME") or str(Path.home() / "bentoml")
+        raise DeployError(
+            f"models {', '.join(missing)} are not in the BentoML store ({store}). Import them first:\n"
+            "  python scripts/import_models.py      # (scripts/setup_and_serve.sh does it too)",
+            EXIT_PREREQUISITE,
+        )
 
 
 def check_credentials(region: str | None) -> str:
@@ -177,19 +227,37 @@ def terraform_var_args(args: argparse.Namespace, image_tag: str) -> list[str]:
     return var_args
 
 
+def tfvars_value(args: argparse.Namespace, name: str) -> str | None:
+    """A string variable as the operator set it: --var-file first, then terraform.tfvars."""
+    files = [Path(args.var_file)] if args.var_file else []
+    files.append(args.tf_dir / "terraform.tfvars")
+    for path in files:
+        if path.is_file():
+            match = re.search(rf'^\s*{name}\s*=\s*"([^"]+)"', path.read_text(), re.MULTILINE)
+            if match:
+                return match.group(1)
+    return None
+
+
 def configured_region(runner: Runner, args: argparse.Namespace) -> str | None:
     """The region the stack is (or will be) in: --region, the state, then terraform.tfvars."""
     if args.region:
         return args.region
-    region = terraform_outputs(runner, args).get("region")
+    outputs = terraform_outputs(runner, args)
+    region = outputs.get("region") or region_of_repository(outputs.get("ecr_repository_url") or "")
     if region:
         return region
-    tfvars = args.tf_dir / "terraform.tfvars"
-    if tfvars.is_file():
-        match = re.search(r'^\s*region\s*=\s*"([a-z0-9-]+)"', tfvars.read_text(), re.MULTILINE)
-        if match:
-            return match.group(1)
-    return None  # boto3's own configuration (AWS_REGION, profile) decides
+    return tfvars_value(args, "region")  # None: boto3's own configuration (AWS_REGION, profile) decides
+
+
+def region_of_repository(repository_url: str) -> str | None:
+    """The region named in an ECR repository URL; None for anything else."""
+    match = ECR_URL.match(repository_url)
+    return match.group("region") if match else None
+
+
+def repository_name(repository_url: str) -> str:
+    return repository_url.split("/", 1)[1] if "/" in repository_url else repository_url
 
 
 def terraform_init(runner: Runner, args: argparse.Namespace) -> None:
@@ -250,9 +318,20 @@ def git_commit(runner: Runner) -> str:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
 
 
+def containerize_tmpdir() -> Path:
+    """A temporary folder for `bentoml containerize` under the working directory, outside any
+    hidden folder. BentoML 1.4.40 resolves the bento's `dockerfile_template` inside its
+    temporary build context and refuses it when that lies outside the working directory
+    (the default /tmp) or under a hidden folder (bentoml/BentoML#5566). build/ is git-ignored
+    and left out of the bento."""
+    return REPO / "build" / "tmp"
+
+
 def step_build(runner: Runner, args: argparse.Namespace) -> str:
     say("==> build: bento and container image")
     build = ["bentoml", "build", "--output", "tag", "--label", f"git_commit={git_commit(runner)}"]
+    if args.bentofile:
+        build += ["-f", str(bentofile_path(args))]
     if args.tag:
         build += ["--version", args.tag]
     output = runner.run(build, capture=True)
@@ -267,16 +346,24 @@ def step_build(runner: Runner, args: argparse.Namespace) -> str:
     containerize = ["bentoml", "containerize", bento, "--backend", args.backend, "--image-tag", bento]
     if args.platform:
         containerize += ["--opt", f"platform={args.platform}"]
-    runner.run(containerize)
+    tmpdir = containerize_tmpdir()
+    if not runner.dry_run:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+    runner.run(containerize, env={"TMPDIR": str(tmpdir)})
     say(f"# built image {bento}")
     args.tag = version  # later steps of `all` use this version
     return version
 
 
 def ensure_repository(runner: Runner, args: argparse.Namespace, version: str) -> tuple[str, str]:
-    """ECR repository URL and region; creates the repository (only) on the first push."""
+    """ECR repository URL and region; creates the repository (only) on the first push.
+
+    The region is read from the repository URL: after the first, targeted apply the state
+    has no `region` output yet, and the repository is where the URL says, whatever the
+    AWS profile's default region is."""
     if args.repository_url:
-        return args.repository_url, configured_region(runner, args) or ""
+        url = args.repository_url
+        return url, region_of_repository(url) or configured_region(runner, args) or ""
     outputs = terraform_outputs(runner, args)
     if runner.dry_run:
         say("# (only when the Terraform state has no ECR repository yet: create it first)")
@@ -292,10 +379,32 @@ def ensure_repository(runner: Runner, args: argparse.Namespace, version: str) ->
         outputs = terraform_outputs(runner, args)
     if runner.dry_run:
         region = configured_region(runner, args) or "<region>"
-        return REPOSITORY_PLACEHOLDER.replace("<region>", region), region
-    if not outputs.get("ecr_repository_url"):
+        name = tfvars_value(args, "name") or DEFAULT_STACK_NAME
+        return f"{REGISTRY_PLACEHOLDER.replace('<region>', region)}/{name}", region
+    url = outputs.get("ecr_repository_url")
+    if not url:
         raise DeployError("terraform has no ecr_repository_url output after creating the repository")
-    return outputs["ecr_repository_url"], configured_region(runner, args) or ""
+    return url, region_of_repository(url) or configured_region(runner, args) or ""
+
+
+def ecr_client(region: str) -> Any:
+    import boto3
+
+    return boto3.client("ecr", region_name=region or None)
+
+
+def image_in_ecr(ecr: Any, repository_url: str, region: str, version: str) -> bool:
+    """Whether the tag is in the repository; a missing repository is an error that says where
+    it was looked for."""
+    name = repository_name(repository_url)
+    try:
+        ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": version}])
+        return True
+    except ecr.exceptions.ImageNotFoundException:
+        return False
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise DeployError(f"ECR repository {name} does not exist in {region or 'the default region'} "
+                          f"({repository_url}); run `deploy.sh push` to create it") from None
 
 
 def step_push(runner: Runner, args: argparse.Namespace) -> None:
@@ -303,38 +412,75 @@ def step_push(runner: Runner, args: argparse.Namespace) -> None:
     version = latest_bento_version(runner, args)
     repository_url, region = ensure_repository(runner, args, version)
     registry = repository_url.split("/", 1)[0]
+    tls: list[str] = []
+    test_registry = os.environ.get(TEST_REGISTRY_ENV)
+    if test_registry:
+        # Only tests set this: the image goes to a local plain-HTTP registry under the ECR
+        # repository's name; every ECR API call still goes to ECR (or its emulator).
+        say(f"# {TEST_REGISTRY_ENV}={test_registry}: pushing to that registry instead of {registry}")
+        registry = test_registry
+        tls = ["--tls-verify=false"] if args.backend in ("buildah", "podman") else []
     local_image = f"{args.bento}:{version}"
-    remote_image = f"{repository_url}:{version}"
+    remote_image = f"{registry}/{repository_name(repository_url)}:{version}"
 
     ecr = None
     if not runner.dry_run:
-        import boto3
-
-        ecr = boto3.client("ecr", region_name=region or None)
-        repository_name = repository_url.split("/", 1)[1]
-        try:
-            ecr.describe_images(repositoryName=repository_name, imageIds=[{"imageTag": version}])
-            say(f"# {remote_image} is already in ECR (tags are immutable): nothing to push")
+        ecr = ecr_client(region)
+        if image_in_ecr(ecr, repository_url, region, version):
+            say(f"# {repository_url}:{version} is already in ECR (tags are immutable): nothing to push")
             return
-        except ecr.exceptions.ImageNotFoundException:
-            pass
 
     def password() -> str:
         token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
         return base64.b64decode(token).decode().partition(":")[2]
 
     secret = None if runner.dry_run else password()
-    runner.run([args.backend, "login", "--username", "AWS", "--password-stdin", registry], stdin=secret,
-               shown=f"aws ecr get-login-password --region {region} | {args.backend} login --username AWS "
-                     f"--password-stdin {registry}")
+    runner.run([args.backend, "login", *tls, "--username", "AWS", "--password-stdin", registry], stdin=secret,
+               shown=f"aws ecr get-login-password --region {region} | {args.backend} login {' '.join(tls + [''])}"
+                     f"--username AWS --password-stdin {registry}")
     runner.run([args.backend, "tag", local_image, remote_image])
-    runner.run([args.backend, "push", remote_image])
+    runner.run([args.backend, "push", *tls, remote_image])
     say(f"# pushed {remote_image}")
+
+
+def deployed_or_given_tag(runner: Runner, args: argparse.Namespace, outputs: dict[str, Any]) -> str:
+    """The tag `apply` deploys: --tag (or what `all` just built and pushed), else the tag the
+    stack already runs. Never the newest local bento: it may not have been pushed."""
+    if args.tag:
+        return args.tag
+    if runner.dry_run:
+        return outputs.get("image_tag") or "<deployed-tag>"
+    if outputs.get("image_tag"):
+        return outputs["image_tag"]
+    raise DeployError("no image tag to apply: the stack runs none yet. Pass --tag VERSION (a version "
+                      "`deploy.sh push` pushed), or run `deploy.sh all`", EXIT_PREREQUISITE)
+
+
+def check_image_pushed(runner: Runner, args: argparse.Namespace, outputs: dict[str, Any], version: str) -> None:
+    """Refuse to point the service at an image ECR does not have: its tasks would fail with
+    CannotPullContainerError until the circuit breaker rolled the service back."""
+    repository_url = args.repository_url or outputs.get("ecr_repository_url")
+    name = repository_name(repository_url) if repository_url else tfvars_value(args, "name") or DEFAULT_STACK_NAME
+    shown = (f"aws ecr describe-images --repository-name {name} "
+             f"--image-ids imageTag={version}  # the tag must be in ECR")
+    if runner.dry_run:
+        say(f"$ {shown}")
+        return
+    if not repository_url:
+        raise DeployError("the Terraform state has no ECR repository yet: run `deploy.sh push` (or `all`) first",
+                          EXIT_PREREQUISITE)
+    region = region_of_repository(repository_url) or configured_region(runner, args) or ""
+    say(f"$ {shown}")
+    if not image_in_ecr(ecr_client(region), repository_url, region, version):
+        raise DeployError(f"{repository_url}:{version} is not in ECR. Push it first "
+                          f"(`deploy.sh --tag {version} push`), or pick a pushed tag with --tag", EXIT_PREREQUISITE)
 
 
 def step_apply(runner: Runner, args: argparse.Namespace) -> None:
     say("==> apply: terraform")
-    version = latest_bento_version(runner, args)
+    outputs = terraform_outputs(runner, args)
+    version = deployed_or_given_tag(runner, args, outputs)
+    check_image_pushed(runner, args, outputs, version)
     terraform_init(runner, args)
     runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
                 *terraform_var_args(args, version)])
@@ -418,7 +564,15 @@ def step_roll(runner: Runner, args: argparse.Namespace) -> None:
 
     # In `all`, the apply just before usually started a deployment of the new task definition;
     # wait for that one instead of replacing it (each deployment reloads the model).
-    if args.command == "all" and not runner.dry_run:
+    if args.command == "all" and runner.dry_run:
+        say(f"$ aws ecs describe-services --cluster {cluster} --services {service}"
+            "  # the deployment apply started, when it is still in progress:")
+        say(f"$ aws ecs wait services-stable --cluster {cluster} --services {service}"
+            "  # polled; fails if the circuit breaker rolls back")
+        say("# (only when apply started no deployment, e.g. the tag was already deployed: "
+            f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment, then wait)")
+        return
+    if args.command == "all":
         current = ecs.describe_services(cluster=cluster, services=[service])["services"]
         primary = next((d for d in current[0]["deployments"] if d["status"] == "PRIMARY"), None) if current else None
         if primary and primary.get("rolloutState") == "IN_PROGRESS":
@@ -439,6 +593,23 @@ def step_roll(runner: Runner, args: argparse.Namespace) -> None:
     wait_until_stable(ecs, cluster, service, primary["id"], args.timeout, args.poll_interval)
 
 
+GUARDED_RESOURCES = ("aws_lb.this", "aws_ecr_repository.this")
+
+
+def resources_in_state(runner: Runner, args: argparse.Namespace) -> list[str]:
+    """Resource addresses `terraform state list` shows (none when there is no state yet)."""
+    argv = [*terraform_base(args), "state", "list"]
+    say(f"$ {shlex.join(argv)}")
+    if runner.dry_run:
+        return []
+    result = subprocess.run(argv, cwd=REPO, env=runner.env, capture_output=True, text=True)
+    if result.returncode != 0:
+        if "No state file was found" in result.stderr + result.stdout:
+            return []
+        raise DeployError(f"terraform state list failed ({result.returncode}):\n{result.stderr.strip()}")
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
 def step_destroy(runner: Runner, args: argparse.Namespace) -> None:
     say("==> destroy: everything terraform/ created")
     outputs = terraform_outputs(runner, args)
@@ -446,10 +617,19 @@ def step_destroy(runner: Runner, args: argparse.Namespace) -> None:
     guards = ["-var=alb_deletion_protection=false", "-var=ecr_force_delete=true"]
     terraform_init(runner, args)
     # Deletion protection and the non-empty-repository guard live in the state: lift them
-    # first, on those two resources only, so the destroy that follows can remove them.
-    runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
-                "-target=aws_lb.this", "-target=aws_ecr_repository.this",
-                *terraform_var_args(args, image_tag), *guards])
+    # first, so the destroy that follows can remove those resources. Only on guarded
+    # resources the state has: a targeted apply of one that is missing would create it (and
+    # its VPC), which is the opposite of what destroy is for.
+    in_state = set(resources_in_state(runner, args))
+    if runner.dry_run:
+        say(f"# (of {', '.join(GUARDED_RESOURCES)}: only those `state list` shows are targeted)")
+        targets = list(GUARDED_RESOURCES)
+    else:
+        targets = [address for address in GUARDED_RESOURCES if address in in_state]
+    if targets:
+        runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
+                    *[f"-target={address}" for address in targets],
+                    *terraform_var_args(args, image_tag), *guards])
     runner.run([*terraform_base(args), "destroy", "-input=false", *approve_flag(args),
                 *terraform_var_args(args, image_tag), *guards])
 
@@ -488,6 +668,8 @@ def add_common_options(parser: argparse.ArgumentParser, suppress_defaults: bool)
              "(default: linux/amd64; '' for the builder's own)")
     add("--region", default=default(None),
         help="AWS region (default: Terraform's output, then terraform.tfvars, then the AWS configuration)")
+    add("--bentofile", default=default(None),
+        help="bentofile for build (default: bentofile.yaml at the repository root)")
     add("--tf-dir", type=Path, default=default(REPO / "terraform"), help="Terraform module directory")
     add("--var-file", default=default(None), help="extra terraform -var-file (terraform/terraform.tfvars is read anyway)")
     add("--auto-approve", action="store_true", default=default(False), help="do not ask before terraform apply/destroy")
@@ -506,7 +688,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     helps = {
         "build": "bentoml build + containerize",
         "push": "ECR login, tag and push (tag = bento version)",
-        "apply": "terraform apply with the image tag",
+        "apply": "terraform apply with --tag (default: the tag deployed now); the tag must be in ECR",
         "roll": "force a new deployment and wait until the service is stable",
         "all": "build, push, apply, roll",
         "destroy": "terraform destroy (lifts deletion protection first)",
@@ -527,13 +709,12 @@ def aws_errors() -> tuple[type[BaseException], ...]:
 
 
 def prepare_environment() -> None:
-    """Tools of this Python's virtualenv (bentoml) are found without activating it, and the
-    bento store is the project's, as for the other scripts."""
+    """Tools of this Python's virtualenv (bentoml) are found without activating it. The
+    BentoML store is BentoML's own choice, as for every script: $BENTOML_HOME, else ~/bentoml."""
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     if bin_dir not in path.split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + path if path else bin_dir
-    os.environ.setdefault("BENTOML_HOME", str(REPO / ".bentoml"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,12 @@ classifier with joblib) before anything is written. The store version is derived
 files' content, so importing identical content again creates nothing and prints the existing
 tag. BentoML builds the new model in a temporary folder and moves it into the store only when
 complete, so a failed import leaves nothing behind. Honours BENTOML_HOME.
+
+The last import is the one served: the service and bentofile.yaml resolve `NAME:latest`, so
+after both models are in the store `latest` is moved to the versions just imported, also when
+they were already there (re-importing an older model is a rollback).
+A simplifier folder that ships only `spiece.model` gets a `tokenizer.json` in its store copy,
+converted once here, so the API process can count tokens with the `tokenizers` library alone.
 """
 
 from __future__ import annotations
@@ -164,6 +170,59 @@ def save(prepared: PreparedImport, source: str) -> None:
         metadata["max_input_tokens"] = layout.MAX_INPUT_TOKENS
     with bentoml.models.create(prepared.tag, labels=labels, metadata=metadata) as model:
         shutil.copytree(prepared.folder, model.path, dirs_exist_ok=True)
+        if spec.kind == "simplifier":
+            write_tokenizer_json(Path(model.path))
+        if spec.kind == "simplifier":  # the ctranslate2 backend's weights, converted once, here
+            from convert_ct2 import CT2_SUBDIR, convert_t5
+
+            convert_t5(prepared.folder, Path(model.path) / CT2_SUBDIR)
+
+
+# Texts on which a converted tokenizer must give the SentencePiece model's own ids.
+_TOKENIZER_PROBES = (
+    layout.TASK_PREFIX + "The patient had a myocardial infarction.",
+    "Fluconazole  reduced bias (95% CI 0.61\u20130.89; \u22655 \u00b5g/kg) vs. placebo, e.g. in Crohn\u2019s disease.",
+)
+
+
+def write_tokenizer_json(folder: Path) -> None:
+    """Write `tokenizer.json` for a folder that has only `spiece.model`, checked against
+    SentencePiece itself, so the API can tokenize with the `tokenizers` library alone."""
+    if (folder / "tokenizer.json").is_file():
+        return
+    from transformers import T5Tokenizer, T5TokenizerFast
+
+    reference = T5Tokenizer(str(folder / "spiece.model"), legacy=True)
+    expected = [reference(text).input_ids for text in _TOKENIZER_PROBES]
+    # transformers' converter reads add_prefix_space=null in tokenizer_config.json as "no
+    # prefix space", unlike SentencePiece's dummy prefix: try both, keep the one that agrees.
+    for add_prefix_space in (True, False):
+        fast = T5TokenizerFast.from_pretrained(folder, from_slow=True, add_prefix_space=add_prefix_space)
+        if [fast(text).input_ids for text in _TOKENIZER_PROBES] == expected:
+            fast.backend_tokenizer.save(str(folder / "tokenizer.json"))
+            return
+    raise ImportFailed(f"{folder / 'spiece.model'} converts to a tokenizer.json that tokenizes differently")
+
+
+def _latest_file(name: str) -> Path:
+    # BentoML keeps the version `NAME:latest` resolves to in the file <store>/NAME/latest; it
+    # only ever moves it forward to the newest creation, so a re-import needs to set it.
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return Path(BentoMLContainer.model_store_dir.get()) / name / "latest"
+
+
+def latest_version(name: str) -> str | None:
+    path = _latest_file(name)
+    return path.read_text().strip() if path.is_file() else None
+
+
+def make_latest(tag) -> None:
+    """Make `NAME:latest` resolve to `tag` (an existing version in the store)."""
+    path = _latest_file(tag.name)
+    temporary = path.with_name("latest.tmp")
+    temporary.write_text(tag.version)
+    temporary.replace(path)  # atomic: a reader sees the old or the new version, never half
 
 
 def import_models(models_dir: Path, source: str) -> list[str]:
@@ -172,6 +231,7 @@ def import_models(models_dir: Path, source: str) -> list[str]:
 
     # Every check for both models runs before anything is written.
     prepared = [prepare(spec, models_dir) for spec in SPECS]
+    previous = {item.spec.store_name: latest_version(item.spec.store_name) for item in prepared}
     saved = []
     try:
         for item in prepared:
@@ -181,9 +241,15 @@ def import_models(models_dir: Path, source: str) -> list[str]:
             save(item, source)
             saved.append(item.tag)
             print(f"imported {item.folder} as {item.tag}")
+        for item in prepared:
+            make_latest(item.tag)
+            print(f"{item.spec.store_name}:latest -> {item.tag} (served and built from now on)")
     except BaseException:
         for tag in saved:  # keep the pair consistent: undo this run's first import
             bentoml.models.delete(tag)
+        for name, version in previous.items():  # and serve what was served before
+            if version is not None:
+                make_latest(bentoml.Tag(name, version))
         raise
     return [str(item.tag) for item in prepared]
 

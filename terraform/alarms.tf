@@ -1,6 +1,7 @@
 ################################################################################
-# Alarms: errors users see, tasks the ALB considers unhealthy, CPU near saturation.
-# Missing data (no traffic) counts as fine, so an idle service does not alarm.
+# Alarms: errors users see, no healthy task at all, tasks the ALB considers unhealthy,
+# CPU near saturation. Missing data (no traffic) counts as fine, so an idle service does
+# not alarm, except for the healthy-task count, whose absence means nothing serves.
 ################################################################################
 
 resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
@@ -33,6 +34,24 @@ resource "aws_cloudwatch_metric_alarm" "target_5xx" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
+  alarm_name          = "${var.name}-no-healthy-hosts"
+  alarm_description   = "No task passes the ${local.health_check_path} health check: every request gets a 503 from the ALB."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  # No data points means no target reports healthy (or none is registered): that is the
+  # outage this alarm exists for.
+  treat_missing_data = "breaching"
+  alarm_actions      = var.alarm_actions
+  ok_actions         = var.alarm_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {

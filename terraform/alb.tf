@@ -45,7 +45,9 @@ resource "aws_wafv2_web_acl_association" "this" {
 
 resource "aws_lb_target_group" "this" {
   # checkov:skip=CKV_AWS_378:TLS ends at the ALB; the hop to the task stays inside the VPC, in private subnets that only the ALB's security group may reach on this port.
-  name        = var.name
+  # A generated name: a replacement target group is created (create_before_destroy) while
+  # the listener still uses the old one, and two target groups cannot share a name.
+  name_prefix = substr(var.name, 0, 6)
   target_type = "ip" # awsvpc tasks register by IP
   port        = local.container_port
   protocol    = "HTTP"
@@ -61,13 +63,17 @@ resource "aws_lb_target_group" "this" {
     port                = "traffic-port"
     protocol            = "HTTP"
     matcher             = "200"
-    interval            = 15
+    interval            = local.health_check_interval
     timeout             = 5
-    healthy_threshold   = 2
+    healthy_threshold   = local.health_check_threshold
     unhealthy_threshold = 3
   }
 
   lifecycle {
+    # The listener forwards to this group: it can only be deleted once the listener points
+    # at its replacement.
+    create_before_destroy = true
+
     precondition {
       condition     = var.deregistration_delay > local.request_timeout_s
       error_message = "deregistration_delay must be greater than PLS_REQUEST_TIMEOUT_S so in-flight requests finish on a stopping task."
@@ -80,10 +86,19 @@ resource "aws_lb_target_group" "this" {
 ################################################################################
 
 resource "aws_lb_listener" "http" {
-  # checkov:skip=CKV_AWS_2:Port 80 redirects to HTTPS whenever certificate_arn is set; without a certificate (first deploy, demos) plain HTTP is the only option.
+  # checkov:skip=CKV_AWS_2:Port 80 redirects to HTTPS whenever certificate_arn is set; plain HTTP to the world is refused unless allow_plain_http says it is wanted (see the precondition).
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"
+
+  lifecycle {
+    # Requests carry medical text: open to the internet means HTTPS, unless the operator
+    # says in so many words that plain HTTP is fine (a trial with made-up text).
+    precondition {
+      condition     = local.https_enabled || !local.open_to_world || var.allow_plain_http
+      error_message = "allowed_ingress_cidrs includes 0.0.0.0/0 but no certificate_arn is set: requests (medical text) would cross the internet unencrypted. Set certificate_arn, narrow allowed_ingress_cidrs, or set allow_plain_http = true to accept it."
+    }
+  }
 
   default_action {
     type             = local.https_enabled ? "redirect" : "forward"

@@ -31,6 +31,13 @@ resource "aws_appautoscaling_policy" "cpu" {
       predefined_metric_type = "ECSServiceAverageCPUUtilization"
     }
   }
+
+  lifecycle {
+    precondition {
+      condition     = var.scale_out_cooldown >= local.time_to_serve_s
+      error_message = "scale_out_cooldown must be at least a new task's time to serve (task_ready_seconds plus the passing health checks, ${local.time_to_serve_s} s): a shorter one adds tasks again before the first new one takes traffic."
+    }
+  }
 }
 
 resource "aws_appautoscaling_policy" "requests" {

@@ -33,6 +33,8 @@ resource "aws_ecs_task_definition" "this" {
     name      = local.container_name
     image     = local.image
     essential = true
+    # The image's entrypoint runs `bentoml serve <these options> <bento>`.
+    command = local.container_command
 
     portMappings = [{
       name          = "http"
@@ -74,6 +76,13 @@ resource "aws_ecs_task_definition" "this" {
       initProcessEnabled = true
     }
   }])
+
+  lifecycle {
+    precondition {
+      condition     = var.server_keep_alive_timeout > var.alb_idle_timeout
+      error_message = "server_keep_alive_timeout must be greater than alb_idle_timeout: the ALB would send requests on connections the server has already closed (intermittent 502s)."
+    }
+  }
 }
 
 ################################################################################

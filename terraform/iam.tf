@@ -10,7 +10,7 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
     principals {
       type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
+      identifiers = ["ecs-tasks.${local.dns_suffix}"]
     }
 
     condition {
@@ -87,7 +87,7 @@ data "aws_iam_policy_document" "flow_logs_assume" {
 
     principals {
       type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
+      identifiers = ["vpc-flow-logs.${local.dns_suffix}"]
     }
 
     condition {

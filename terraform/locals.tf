@@ -24,13 +24,32 @@ locals {
   container_name = var.name
   account_id     = data.aws_caller_identity.current.account_id
   partition      = data.aws_partition.current.partition
-  region         = data.aws_region.current.name
+  # amazonaws.com, or amazonaws.com.cn in the China partition: service principals and
+  # endpoint service names follow the partition.
+  dns_suffix         = data.aws_partition.current.dns_suffix
+  reverse_dns_prefix = data.aws_partition.current.reverse_dns_prefix
+  region             = data.aws_region.current.name
 
   azs = length(var.availability_zones) > 0 ? var.availability_zones : slice(
     data.aws_availability_zones.available.names, 0, length(var.public_subnet_cidrs)
   )
 
   https_enabled = var.certificate_arn != null
+  open_to_world = contains(var.allowed_ingress_cidrs, "0.0.0.0/0")
+
+  # The target group's health check: a new task takes traffic after healthy_threshold
+  # passing checks, interval seconds apart.
+  health_check_interval  = 15
+  health_check_threshold = 2
+  # From a scale-out decision to a new task serving: launch, image pull and model load
+  # (task_ready_seconds), then the passing health checks.
+  time_to_serve_s = var.task_ready_seconds + local.health_check_threshold * local.health_check_interval
+
+  # The server behind the ALB keeps idle connections open longer than the ALB does, so the
+  # ALB never sends a request on a connection the server has just closed (a 502). BentoML
+  # has no configuration key for it (1.4.40): `bentoml serve --timeout-keep-alive`, through
+  # the bento image's entrypoint, is the only way in.
+  container_command = ["serve", "--timeout-keep-alive", tostring(var.server_keep_alive_timeout)]
 
   # The service's own request timeout; the ALB idle timeout and the target group's
   # deregistration delay must both outlast it.

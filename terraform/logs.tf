@@ -23,7 +23,7 @@ resource "aws_kms_key" "logs" {
       {
         Sid       = "CloudWatchLogsUsesForThisService"
         Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Principal = { Service = "logs.${local.region}.${local.dns_suffix}" }
         Action = [
           "kms:Encrypt*",
           "kms:Decrypt*",

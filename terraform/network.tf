@@ -132,7 +132,7 @@ resource "aws_route" "private_nat" {
 
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
-  service_name      = "com.amazonaws.${local.region}.s3"
+  service_name      = "${local.reverse_dns_prefix}.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
 
@@ -143,7 +143,7 @@ resource "aws_vpc_endpoint" "interface" {
   for_each = var.enable_vpc_endpoints ? toset(["ecr.api", "ecr.dkr", "logs"]) : toset([])
 
   vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${local.region}.${each.key}"
+  service_name        = "${local.reverse_dns_prefix}.${local.region}.${each.key}"
   vpc_endpoint_type   = "Interface"
   subnet_ids          = aws_subnet.private[*].id
   security_group_ids  = [aws_security_group.endpoints[0].id]

@@ -77,3 +77,13 @@ output "task_security_group_id" {
   description = "Security group of the tasks."
   value       = aws_security_group.tasks.id
 }
+
+output "target_group_arn" {
+  description = "ARN of the ALB target group the service registers its tasks in."
+  value       = aws_lb_target_group.this.arn
+}
+
+output "container_command" {
+  description = "Arguments the task passes to the image's entrypoint (bentoml serve options: the keep-alive timeout)."
+  value       = local.container_command
+}

@@ -118,6 +118,12 @@ variable "certificate_arn" {
   }
 }
 
+variable "allow_plain_http" {
+  description = "Accept plain HTTP from the internet: without it, allowed_ingress_cidrs containing 0.0.0.0/0 requires certificate_arn. Requests carry medical text; set it only for trials with made-up text."
+  type        = bool
+  default     = false
+}
+
 variable "ssl_policy" {
   description = "ALB security policy of the HTTPS listener. Only TLS 1.2+ policies are accepted."
   type        = string
@@ -137,6 +143,17 @@ variable "alb_idle_timeout" {
   validation {
     condition     = var.alb_idle_timeout >= 1 && var.alb_idle_timeout <= 4000
     error_message = "alb_idle_timeout must be between 1 and 4000 seconds."
+  }
+}
+
+variable "server_keep_alive_timeout" {
+  description = "Seconds the service (bentoml serve --timeout-keep-alive) keeps an idle client connection open. Must exceed alb_idle_timeout: the ALB reuses idle connections, and one the server closed first turns the next request into a 502. BentoML's default is 5."
+  type        = number
+  default     = 185
+
+  validation {
+    condition     = var.server_keep_alive_timeout >= 1 && var.server_keep_alive_timeout <= 4100 && floor(var.server_keep_alive_timeout) == var.server_keep_alive_timeout
+    error_message = "server_keep_alive_timeout must be a whole number of seconds between 1 and 4100."
   }
 }
 
@@ -252,7 +269,9 @@ variable "service_environment" {
   type        = map(string)
   default = {
     PLS_DEVICE             = "cpu"
-    PLS_MAX_BATCH_SIZE     = "8"
+    PLS_SIMPLIFIER_BACKEND = "ctranslate2"
+    PLS_CT2_COMPUTE_TYPE   = "auto"
+    PLS_MAX_BATCH_SIZE     = "16"
     PLS_MAX_LATENCY_MS     = "60000"
     PLS_SIMPLIFIER_WORKERS = "1"
     PLS_CLASSIFIER_WORKERS = "1"
@@ -372,9 +391,9 @@ variable "cpu_target_utilization" {
 }
 
 variable "requests_per_target" {
-  description = "ALB requests per task per minute that target tracking holds. A CPU generation takes seconds, so this is low."
+  description = "ALB requests per task per minute that target tracking holds: 0.7 x 60 x the requests/s one task answers within the SLO. The default comes from the locust step profile on the demo model (capacity 3.08 req/s, mixed classify/generate; README \"Load testing\"); re-derive it for your model with `python -m loadtests.run --profile step`."
   type        = number
-  default     = 60
+  default     = 129
 
   validation {
     condition     = var.requests_per_target >= 1 && var.requests_per_target <= 100000
@@ -393,10 +412,21 @@ variable "scale_in_cooldown" {
   }
 }
 
-variable "scale_out_cooldown" {
-  description = "Seconds after a scale-out before another scale-out."
+variable "task_ready_seconds" {
+  description = "Seconds a new task needs from launch until its health check passes: Fargate placement, pulling the ~1.9 GB image, loading the models. See the README (Scaling) for the measurement; raise it for a bigger model."
   type        = number
-  default     = 60
+  default     = 120
+
+  validation {
+    condition     = var.task_ready_seconds >= 0 && var.task_ready_seconds <= 3600
+    error_message = "task_ready_seconds must be between 0 and 3600."
+  }
+}
+
+variable "scale_out_cooldown" {
+  description = "Seconds after a scale-out before another scale-out. At least a new task's time to serve (task_ready_seconds plus two passing ALB health checks): a shorter cooldown adds tasks again while the first new one is still loading."
+  type        = number
+  default     = 180
 
   validation {
     condition     = var.scale_out_cooldown >= 0 && var.scale_out_cooldown <= 3600

@@ -11,6 +11,10 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
+def count_each(sentences: list[str]) -> list[int]:
+    return [count_words(sentence) for sentence in sentences]
+
+
 def split_words(sentence: str, budget: int) -> list[str]:
     words = sentence.split()
     return [" ".join(words[i:i + budget]) for i in range(0, len(words), budget)]
@@ -45,7 +49,7 @@ def test_chunks_fit_budget_and_keep_every_sentence_once_in_order(seed):
         for i in range(rng.randint(1, 40))
     ]
     budget = rng.randint(8, 60)
-    chunks = chunk_text(" ".join(sentences), count_words, budget, split_words)
+    chunks = chunk_text(" ".join(sentences), count_each, budget, split_words)
 
     assert all(count_words(chunk) <= budget for chunk in chunks)
     # Re-joining the chunks gives back the text word for word: nothing lost, moved or repeated.
@@ -57,14 +61,14 @@ def test_chunks_fit_budget_and_keep_every_sentence_once_in_order(seed):
 
 
 def test_short_text_is_one_chunk():
-    assert chunk_text("One short sentence. Another one.", count_words, 50, split_words) == [
+    assert chunk_text("One short sentence. Another one.", count_each, 50, split_words) == [
         "One short sentence. Another one."
     ]
 
 
 def test_oversized_sentence_is_split_at_token_level():
     long_sentence = " ".join(f"T{i}" for i in range(25)) + "."
-    chunks = chunk_text(f"Before it. {long_sentence} After it.", count_words, 10, split_words)
+    chunks = chunk_text(f"Before it. {long_sentence} After it.", count_each, 10, split_words)
     assert chunks[0] == "Before it."
     assert chunks[-1] == "After it."
     assert " ".join(chunks[1:-1]).split() == long_sentence.split()
@@ -73,9 +77,112 @@ def test_oversized_sentence_is_split_at_token_level():
 
 def test_a_splitter_that_breaks_the_budget_is_caught():
     with pytest.raises(ValueError, match="does not fit"):
-        chunk_text("a b c d e f g h.", count_words, 3, lambda s, b: [s])
+        chunk_text("a b c d e f g h.", count_each, 3, lambda s, b: [s])
 
 
 def test_budget_must_be_positive():
     with pytest.raises(ValueError):
-        chunk_text("text.", count_words, 0, split_words)
+        chunk_text("text.", count_each, 0, split_words)
+
+
+# --- with the simplifier's own tokenizer (tokenizers library, the demo model's tokenizer.json) ---
+
+from pathlib import Path  # noqa: E402
+
+from pls_core.chunking import Chunker  # noqa: E402
+from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX  # noqa: E402
+
+COCHRANE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cochrane" / "val.source"
+# Long words the demo tokenizer splits into many pieces, and characters it does not know.
+HARD_WORDS = ["fluconazole", "bias", "pharmacokinetics", "immunohistochemistry", "≥5%", "(95% CI 0.61–0.89)",
+              "methylprednisolone", "thrombocytopenia", "electroencephalography", "μg/kg", "Crohn’s"]
+
+
+@pytest.fixture(scope="module")
+def chunker(demo_models) -> Chunker:
+    return Chunker.from_model_folder(demo_models / "t5_base")
+
+
+@pytest.fixture(scope="module")
+def real_texts(demo_models) -> list[str]:
+    """Real abstracts when ../shared is there, else the demo corpus's sentences run together."""
+    if COCHRANE.is_file():
+        return COCHRANE.read_text().splitlines()[:120]
+    from pls_core.demo_corpus import build_corpus
+
+    pairs = build_corpus(0).heldout_combinations
+    return [" ".join(technical for technical, _ in pairs[i:i + 40]) for i in range(0, 300, 40)]
+
+
+def test_token_ids_equal_the_transformers_tokenizer(chunker, demo_models, real_texts):
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(demo_models / "t5_base")
+    for text in real_texts[:40] + [" ".join(HARD_WORDS)]:
+        assert chunker.tokenizer.encode(TASK_PREFIX + text).ids == reference(TASK_PREFIX + text).input_ids
+
+
+def test_every_chunk_fits_and_costs_the_sum_of_its_sentences(chunker, real_texts):
+    for text in real_texts:
+        chunks = chunker.chunks(text)
+        assert " ".join(chunks).split() == text.split()
+        for chunk in chunks:
+            assert chunker.count_input_tokens(chunk) <= MAX_INPUT_TOKENS
+            sentence_sum = sum(chunker.sentence_costs(split_sentences(chunk)))
+            assert chunker.count_input_tokens(chunk) == chunker.prefix_tokens + sentence_sum + 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_over_long_sentence_is_cut_where_words_start_from_the_original_string(chunker, seed):
+    rng = random.Random(seed)
+    sentence = " ".join(rng.choice(HARD_WORDS) for _ in range(rng.randint(150, 400))) + "."
+    budget = rng.randint(20, 120)
+    pieces = chunker.split_oversized(sentence, budget)
+    assert len(pieces) >= 2
+    # Whole words only, in order, nothing lost or added; the text is the user's, not decoded ids.
+    assert " ".join(pieces).split() == sentence.split()
+    for piece in pieces:
+        assert piece in sentence
+        assert "<unk>" not in piece and "▁" not in piece
+        assert chunker.sentence_costs([piece])[0] <= budget
+
+
+def test_a_word_longer_than_the_budget_is_cut_inside_only_then(chunker):
+    word = "immunohistochemistry" * 20
+    pieces = chunker.split_oversized(f"short words {word} end", 10)
+    assert "".join(pieces).replace(" ", "") == f"short words {word} end".replace(" ", "")
+    assert all(chunker.sentence_costs([piece])[0] <= 10 for piece in pieces)
+
+
+def test_a_long_text_goes_through_chunks_via_an_over_long_sentence(chunker):
+    long_sentence = ", ".join(["the patient had a myocardial infarction"] * 150) + "."
+    text = f"Before it. {long_sentence} After it."
+    chunks = chunker.chunks(text)
+    assert len(chunks) >= 3 and chunks[0].startswith("Before it.") and chunks[-1].endswith("After it.")
+    assert " ".join(chunks).split() == text.split()
+    assert all(chunker.count_input_tokens(chunk) <= MAX_INPUT_TOKENS for chunk in chunks)
+
+
+def test_chunking_tokenizes_each_sentence_once(chunker):
+    """Linear work: the characters tokenized equal the text's, however many chunks it makes
+    (re-tokenizing the growing chunk for every sentence was quadratic and stalled the API)."""
+    text = " ".join(f"The patient number {i} had a myocardial infarction." for i in range(1500))
+    tokenized: list[int] = []
+    original = chunker.sentence_costs
+
+    def counting(sentences):
+        tokenized.extend(len(s) for s in sentences)
+        return original(sentences)
+
+    chunker.sentence_costs = counting
+    try:
+        chunks = chunker.chunks(text)
+    finally:
+        del chunker.sentence_costs
+    assert len(chunks) > 10
+    assert sum(tokenized) <= len(text)
+
+
+def test_a_model_folder_without_tokenizer_json_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="import_models.py"):
+        Chunker.from_model_folder(tmp_path)

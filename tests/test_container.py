@@ -1,8 +1,10 @@
 """The bento and its container image: bentofile.yaml checked fast, the image built and run slow.
 
-The slow test runs scripts/container_smoke.sh (bentoml build, bentoml containerize with buildah,
-podman run, real requests). That script exits 3 when buildah/podman cannot run on the machine:
-a skip here, except under CI=true, where the image must build and pass.
+The slow test runs scripts/container_smoke.sh (podman run, real requests, the keep-alive an ALB
+needs) on the image `scripts/deploy.sh --backend buildah build` made for this session
+(tests/aws/image_build.py): the image is containerized once, by the path users deploy with.
+When buildah/podman cannot run on the machine it is a skip, except under CI=true, where the
+image must build and pass.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+import hcl2
+
 from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
+
+# The session's one image build (fixture deploy_built_image), shared with tests/test_deploy.py.
+pytest_plugins = ["tests.aws.image_build"]
 
 REPO = Path(__file__).resolve().parent.parent
 BENTOFILE = REPO / "bentofile.yaml"
@@ -176,11 +183,33 @@ def test_smoke_script_is_valid_bash():
 
 # --- slow: build, containerize, run ----------------------------------------------------------
 
+def _terraform_variable_default(name: str):
+    for path in sorted((REPO / "terraform").glob("*.tf")):
+        with path.open() as handle:
+            for block in hcl2.load(handle).get("variable", []):
+                if name in block:
+                    return block[name]["default"]
+    raise KeyError(name)
+
+
+def test_image_keeps_idle_connections_longer_than_the_alb():
+    """The image's default command sets the keep-alive an ALB in front needs (the task
+    definition passes its own, checked against alb_idle_timeout by Terraform)."""
+    template = (REPO / "scripts/container/Dockerfile.template").read_text()
+    match = re.search(r'^CMD \["serve", "--timeout-keep-alive", "(\d+)"\]$', template, re.MULTILINE)
+    assert match, "the Dockerfile template sets no keep-alive for `bentoml serve`"
+    assert int(match.group(1)) > _terraform_variable_default("alb_idle_timeout")
+    assert int(match.group(1)) == _terraform_variable_default("server_keep_alive_timeout")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_container_image_builds_runs_and_answers(bento_home: Path):
-    """The session's private store (conftest.py) already holds the imported demo models."""
-    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true"}
+def test_container_image_builds_runs_and_answers(deploy_built_image):
+    """The image deploy.sh built (models from BentoML's default store) runs and answers."""
+    built = deploy_built_image
+    report = Path(built.env["PLS_CONTAINER_WORKDIR"]) / "smoke-report.txt"
+    report.unlink(missing_ok=True)
+    env = {**built.env, "PLS_SMOKE_REUSE": built.image, "PLS_PYTHON": sys.executable}
     result = subprocess.run(["bash", str(SMOKE)], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=3500)
     output = result.stdout + result.stderr
@@ -188,4 +217,13 @@ def test_container_image_builds_runs_and_answers(bento_home: Path):
         pytest.skip("buildah/podman cannot run on this machine:\n" + output[-2000:])
     assert result.returncode == 0, f"container smoke test failed (exit {result.returncode}):\n{output[-6000:]}"
     assert "PASS" in output
+    assert "an idle connection stays open" in output
+    print(f"deploy.sh build: {built.build_seconds:.0f} s")
     print(result.stdout)
+
+    # Scaling assumes a new task answers /readyz within task_ready_seconds (image pull
+    # included): the measured cold start must leave room for that pull (a quarter at least,
+    # on this shared machine; 13-23 s of 120 on a quiet one).
+    cold_start = float(re.search(r"^cold start:\s+([\d.]+) s", report.read_text(), re.MULTILINE).group(1))
+    assert cold_start < _terraform_variable_default("task_ready_seconds") * 0.75, (
+        f"cold start {cold_start} s: raise task_ready_seconds (and scale_out_cooldown) in terraform/")

@@ -1,22 +1,33 @@
-"""scripts/deploy.sh: prerequisite and credential errors, dry runs, and `roll` against moto."""
+"""scripts/deploy.sh: prerequisite and credential errors, dry runs, each step against moto, and
+the whole path for real: the image `deploy.sh build` made (tests/aws/image_build.py) pushed to a
+local registry standing in for ECR, then apply, roll, apply again and destroy against moto."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
 import pytest
 
+from tests import test_terraform as terraform_support
+from tests.aws import local_registry
 from tests.moto_support import FAKE_CREDENTIALS, free_port, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_SH = REPO / "scripts" / "deploy.sh"
 DEPLOY_PY = REPO / "scripts" / "deploy.py"
+
+# The session's one real `deploy.sh build` (fixture deploy_built_image), shared with test_container.py.
+pytest_plugins = ["tests.aws.image_build"]
 
 
 def load_deploy_module():
@@ -47,17 +58,31 @@ def deploy(args: list[str], env: dict[str, str], timeout: float = 120) -> subpro
 
 @pytest.fixture
 def recording_path(tmp_path: Path) -> tuple[str, Path]:
-    """A PATH whose docker/buildah/terraform/bentoml/aws only record that they were run."""
+    """A PATH whose docker/buildah/terraform/bentoml/aws only record that they were run.
+
+    The terraform stub answers `output -json` with the JSON in `<calls>.outputs` (as the state
+    would), or `{}`."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.log"
     for tool in ("docker", "buildah", "podman", "terraform", "bentoml", "aws"):
         script = bin_dir / tool
         # `login` reads the registry password from stdin: keep it to check what was passed.
-        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n'
-                          f'if [ "$1" = login ]; then cat > "{calls}.stdin"; fi\n')
+        body = f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\nif [ "$1" = login ]; then cat > "{calls}.stdin"; fi\n'
+        if tool == "terraform":
+            body += f'case " $* " in *" output -json "*) cat "{calls}.outputs" 2>/dev/null || echo "{{}}";; esac\n'
+        script.write_text(body)
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", calls
+
+
+def state_outputs(calls: Path, **outputs: str) -> None:
+    """What the terraform stub answers to `terraform output -json`."""
+    Path(f"{calls}.outputs").write_text(json.dumps({key: {"value": value} for key, value in outputs.items()}))
+
+
+def recorded(calls: Path) -> list[str]:
+    return calls.read_text().splitlines() if calls.exists() else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,16 +167,21 @@ def test_all_dry_run_lists_every_step_in_order(recording_path: tuple[str, Path])
     out = result.stdout
     expected_in_order = [
         "==> build", "$ bentoml build --output tag",
-        "$ bentoml containerize 'pls-service:<bento-version>' --backend buildah",
+        "bentoml containerize 'pls-service:<bento-version>' --backend buildah",
         "==> push", "buildah login --username AWS --password-stdin", "$ buildah tag", "$ buildah push",
-        "==> apply", "apply -input=false -auto-approve '-var=image_tag=<bento-version>'",
-        "==> roll", "aws ecs update-service", "--force-new-deployment", "aws ecs wait services-stable",
+        "==> apply", "aws ecr describe-images --repository-name pls-service --image-ids imageTag=<bento-version>",
+        "apply -input=false -auto-approve '-var=image_tag=<bento-version>'",
+        "==> roll", "aws ecs wait services-stable",
     ]
     positions = []
     for text in expected_in_order:
         assert text in out, f"{text!r} missing from:\n{out}"
         positions.append(out.index(text))
     assert positions == sorted(positions), out
+    # containerize runs with its temporary folder under the working directory (BentoML 1.4.40 bug).
+    assert f"$ TMPDIR={REPO / 'build' / 'tmp'} bentoml containerize" in out
+    # The real `all` waits for the deployment apply started; it forces none of its own then.
+    assert "$ aws ecs update-service" not in out
     assert not calls.exists(), f"a dry run ran: {calls.read_text()}"
 
 
@@ -161,7 +191,7 @@ def test_destroy_dry_run_lifts_the_guards_then_destroys(recording_path: tuple[st
     result = deploy(["destroy", "--dry-run"], clean_env(PATH=path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "-target=aws_lb.this -target=aws_ecr_repository.this" in out
+    assert out.index("state list") < out.index("-target=aws_lb.this -target=aws_ecr_repository.this")
     assert "-var=alb_deletion_protection=false -var=ecr_force_delete=true" in out
     assert out.index("apply -input=false") < out.index("destroy -input=false")
     assert not calls.exists()
@@ -333,3 +363,279 @@ def test_roll_accepts_a_completed_single_deployment() -> None:
     service = deploy_cli.wait_until_stable(FakeEcs([_service([done], running=2, desired=2)]), "c", "s",
                                            "ecs-svc/new", timeout_s=10, poll_s=0, sleep=lambda s: None)
     assert service["runningCount"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# The BentoML store, and the models it must hold before a build
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_build_looks_in_bentomls_default_store_and_says_how_to_import(tmp_path: Path) -> None:
+    """No BENTOML_HOME: the store is ~/bentoml, as for setup_and_serve.sh's import. An empty
+    store stops the build before it starts, with the import command (exit 2)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    buildah = bin_dir / "buildah"
+    buildah.write_text(f'#!/bin/sh\necho "buildah $*" >> "{tmp_path}/calls.log"\n')
+    buildah.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = clean_env(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin")
+    env.pop("BENTOML_HOME", None)
+    result = deploy(["--backend", "buildah", "build"], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"not in the BentoML store ({home / 'bentoml'})" in result.stderr
+    assert "python scripts/import_models.py" in result.stderr
+    assert "pls-simplifier" in result.stderr and "pls-classifier" in result.stderr
+    assert "bentoml build" not in result.stdout
+    assert not (tmp_path / "calls.log").exists()
+
+
+def test_deploy_leaves_the_store_to_bentoml() -> None:
+    """One rule for every script: $BENTOML_HOME when set, else BentoML's ~/bentoml."""
+    for script in (DEPLOY_PY, REPO / "scripts" / "container_smoke.sh", DEPLOY_SH):
+        text = script.read_text()
+        assert ".bentoml" not in text, f"{script.name} names a store of its own"
+        assert not re.search(r"BENTOML_HOME\"?\]?\s*=|setdefault\(\"BENTOML_HOME\"|export BENTOML_HOME", text), \
+            f"{script.name} sets BENTOML_HOME"
+
+
+# --------------------------------------------------------------------------------------------
+# push: the repository's region; apply: only tags ECR has
+# --------------------------------------------------------------------------------------------
+
+
+def test_region_is_read_from_the_repository_url() -> None:
+    deploy_cli = load_deploy_module()
+    assert deploy_cli.region_of_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pls-service") == "eu-west-1"
+    assert deploy_cli.region_of_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/x/y") == "cn-north-1"
+    assert deploy_cli.region_of_repository("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/p") == "us-east-1"
+    assert deploy_cli.region_of_repository("127.0.0.1:5000/pls-service") is None
+
+
+def _moto_ecr(moto_url: str, region: str):
+    return boto3.client("ecr", endpoint_url=moto_url, region_name=region, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def _put_image(ecr, tag: str) -> None:
+    ecr.put_image(repositoryName="pls-service", imageTag=tag,
+                  imageManifest='{"schemaVersion": 2, "config": {"digest": "sha256:1"}, "layers": []}',
+                  imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
+
+
+@pytest.mark.timeout(120)
+def test_push_after_the_first_targeted_apply_uses_the_repositorys_region(recording_path: tuple[str, Path],
+                                                                         tmp_path: Path) -> None:
+    """After `apply -target=aws_ecr_repository.this` the state has the repository URL but no
+    `region` output; the AWS profile's region (here us-east-1) is not the stack's."""
+    path, calls = recording_path
+    with moto_server(log_path=tmp_path / "moto.log") as moto_url:
+        ecr = _moto_ecr(moto_url, "eu-west-1")
+        url = ecr.create_repository(repositoryName="pls-service",
+                                    imageTagMutability="IMMUTABLE")["repository"]["repositoryUri"]
+        assert ".eu-west-1." in url
+        state_outputs(calls, ecr_repository_url=url, ecr_repository_name="pls-service")
+        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, PATH=path)
+        result = deploy(["push", "--tag", "20260101.1"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"docker push {url}:20260101.1" in recorded(calls)
+    assert "eu-west-1" in result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_push_to_a_missing_repository_fails_clearly(recording_path: tuple[str, Path], tmp_path: Path) -> None:
+    path, calls = recording_path
+    with moto_server(log_path=tmp_path / "moto.log") as moto_url:
+        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, PATH=path)
+        result = deploy(["push", "--tag", "v1", "--repository-url",
+                         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pls-service"], env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ECR repository pls-service does not exist in eu-west-1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(180)
+def test_apply_defaults_to_the_deployed_tag_and_refuses_tags_ecr_lacks(recording_path: tuple[str, Path],
+                                                                       tmp_path: Path) -> None:
+    path, calls = recording_path
+    with moto_server(log_path=tmp_path / "moto.log") as moto_url:
+        ecr = _moto_ecr(moto_url, "us-east-1")
+        url = ecr.create_repository(repositoryName="pls-service")["repository"]["repositoryUri"]
+        _put_image(ecr, "20260101.1")
+        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, PATH=path)
+
+        # Nothing deployed and no --tag: nothing to apply (never the newest local bento).
+        result = deploy(["apply", "--auto-approve"], env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "no image tag to apply" in result.stderr
+        assert not any(" apply " in f" {c} " for c in recorded(calls)), recorded(calls)
+
+        # A standalone apply keeps the deployed tag.
+        state_outputs(calls, ecr_repository_url=url, ecr_repository_name="pls-service", image_tag="20260101.1",
+                      region="us-east-1")
+        result = deploy(["apply", "--auto-approve"], env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        applies = [c for c in recorded(calls) if " apply " in c]
+        assert len(applies) == 1 and "-var=image_tag=20260101.1" in applies[0], recorded(calls)
+        assert not any(c.startswith("bentoml") for c in recorded(calls)), "apply looked at the local bentos"
+
+        # A tag that was never pushed is refused before Terraform runs.
+        calls.unlink()
+        result = deploy(["apply", "--auto-approve", "--tag", "20260202.1"], env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{url}:20260202.1 is not in ECR" in result.stderr
+        assert "deploy.sh --tag 20260202.1 push" in result.stderr
+        assert not any(" apply " in c for c in recorded(calls)), recorded(calls)
+
+
+@pytest.mark.timeout(60)
+def test_dry_run_placeholder_uses_the_stacks_name(recording_path: tuple[str, Path], tmp_path: Path) -> None:
+    path, calls = recording_path
+    var_file = tmp_path / "staging.tfvars"
+    var_file.write_text('name   = "pls-staging"\nregion = "eu-central-1"\n')
+    result = deploy(["push", "--dry-run", "--tag", "v1", "--var-file", str(var_file)], clean_env(PATH=path))
+    assert result.returncode == 0, result.stderr
+    assert "<account>.dkr.ecr.eu-central-1.amazonaws.com/pls-staging:v1" in result.stdout
+    assert "/pls-service:" not in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# destroy against moto with real Terraform: it must not create what it means to delete
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
+    """After only the first push (the state holds the ECR repository and nothing else),
+    destroy lifts the repository's guard and deletes it, and creates no ALB (nor its VPC)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("terraform is not installed (CI=true: the CI machine must provide it)")
+        pytest.skip("terraform is not installed")
+    workdir = terraform_support.copy_module(tmp_path / "module")
+    terraform_support.terraform_init(terraform, workdir)
+    with moto_server(command=[sys.executable, str(terraform_support.MOTO_WRAPPER)],
+                     env=terraform_support.MOTO_ENV, log_path=tmp_path / "moto.log") as moto_url:
+        (workdir / "emulated_override.tf").write_text(
+            terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
+        (workdir / "terraform.tfvars").write_text('allow_plain_http = true\n')
+        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_env_vars())
+        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                  "aws_secret_access_key": "testing"}
+
+        # No state at all: nothing to lift, nothing created.
+        result = deploy(["--tf-dir", str(workdir), "--auto-approve", "destroy"], env, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "-target=" not in result.stdout
+        assert boto3.client("elbv2", **kwargs).describe_load_balancers()["LoadBalancers"] == []
+
+        first_push = subprocess.run([terraform, "apply", "-auto-approve", "-input=false", "-no-color",
+                                     "-target=aws_ecr_repository.this", "-var=image_tag=v1"], cwd=workdir, env=env,
+                                    capture_output=True, text=True, timeout=300)
+        assert first_push.returncode == 0, first_push.stdout + first_push.stderr
+        _put_image(boto3.client("ecr", **kwargs), "v1")  # a pushed image: the repository is not empty
+
+        result = deploy(["--tf-dir", str(workdir), "--auto-approve", "destroy"], env, timeout=400)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "-target=aws_ecr_repository.this" in result.stdout
+        assert "-target=aws_lb.this" not in result.stdout
+        assert "aws_lb.this: Creat" not in result.stdout and "aws_vpc.this: Creat" not in result.stdout
+        assert boto3.client("ecr", **kwargs).describe_repositories()["repositories"] == []
+        assert boto3.client("elbv2", **kwargs).describe_load_balancers()["LoadBalancers"] == []
+        vpcs = boto3.client("ec2", **kwargs).describe_vpcs()["Vpcs"]
+        assert all(v.get("IsDefault") for v in vpcs), "destroy created a VPC"
+
+
+def terraform_env_vars() -> dict[str, str]:
+    return {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
+# --------------------------------------------------------------------------------------------
+# The whole path for real: the session's `deploy.sh build` image, pushed to a local registry
+# standing in for ECR, then apply / roll / apply again / destroy against moto
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_deploy_push_apply_roll_destroy_for_real(deploy_built_image, tmp_path: Path) -> None:
+    built = deploy_built_image  # scripts/deploy.sh --backend buildah build (tests/aws/image_build.py)
+    version = built.version
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is not installed"
+    if local_registry.registry_binary() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("docker-registry is not installed (CI=true installs it with the container tools)")
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+
+    # The bento deploy.sh built carries both models from the default store.
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    bento = json.loads(subprocess.run([bentoml, "get", f"pls-service:{version}", "-o", "json"], env=built.env,
+                                      capture_output=True, text=True, check=True).stdout)
+    assert {m["tag"].partition(":")[0] for m in bento["models"]} == {"pls-simplifier", "pls-classifier"}
+
+    workdir = terraform_support.copy_module(tmp_path / "module")
+    terraform_support.terraform_init(terraform, workdir)
+    (tmp_path / "registry").mkdir()
+    with local_registry.local_registry(tmp_path / "registry") as registry, \
+            moto_server(command=[sys.executable, str(terraform_support.MOTO_WRAPPER)],
+                        env=terraform_support.MOTO_ENV, log_path=tmp_path / "moto.log") as moto_url:
+        (workdir / "emulated_override.tf").write_text(
+            terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
+        (workdir / "terraform.tfvars").write_text("allow_plain_http = true\n")
+        env = {key: value for key, value in built.env.items() if not key.startswith("AWS_")}
+        env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+                   AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
+                   DEPLOY_TEST_REGISTRY=registry, **terraform_env_vars())
+        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                  "aws_secret_access_key": "testing"}
+        common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
+        timings: dict[str, float] = {}
+
+        def step(*args: str, expect: int = 0, timeout: float = 900) -> subprocess.CompletedProcess:
+            started = time.monotonic()
+            result = deploy([*common, *args], env, timeout=timeout)
+            timings[" ".join(args)] = time.monotonic() - started
+            assert result.returncode == expect, f"deploy.sh {' '.join(args)}: exit {result.returncode}\n" \
+                                                f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+            return result
+
+        # push: the first one creates the repository alone, then the image goes to the registry.
+        pushed = step("push")
+        assert "-target=aws_ecr_repository.this" in pushed.stdout
+        repository_url = boto3.client("ecr", **kwargs).describe_repositories(
+            repositoryNames=["pls-service"])["repositories"][0]["repositoryUri"]
+        assert version in local_registry.registry_tags(registry, "pls-service")
+        # What ECR would record of that push: the manifest, under the tag.
+        manifest, media_type = local_registry.registry_manifest(registry, "pls-service", version)
+        boto3.client("ecr", **kwargs).put_image(repositoryName="pls-service", imageTag=version,
+                                                imageManifest=manifest, imageManifestMediaType=media_type)
+
+        # A tag ECR does not have is refused; the pushed one is applied.
+        refused = step("--tag", "never-pushed", "apply", expect=2)
+        assert "is not in ECR" in refused.stderr
+        step("--tag", version, "apply")
+        rolled = step("--poll-interval", "1", "--timeout", "300", "roll")
+        assert "is stable" in rolled.stdout
+
+        ecs = boto3.client("ecs", **kwargs)
+        service = ecs.describe_services(cluster="pls-service", services=["pls-service"])["services"][0]
+        task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        container = task["containerDefinitions"][0]
+        assert container["image"] == f"{repository_url}:{version}"
+        assert container["command"][:2] == ["serve", "--timeout-keep-alive"]
+
+        # A standalone apply keeps the deployed tag: nothing changes.
+        again = step("apply")
+        assert f"-var=image_tag={version}" in again.stdout
+        assert "0 added, 0 changed, 0 destroyed" in again.stdout
+
+        step("destroy", timeout=900)
+        assert boto3.client("elbv2", **kwargs).describe_load_balancers()["LoadBalancers"] == []
+        assert boto3.client("ecr", **kwargs).describe_repositories()["repositories"] == []
+    print("deploy steps: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items())
+          + f"; build {built.build_seconds:.0f}s")

@@ -101,3 +101,62 @@ def test_a_classifier_without_predict_proba_is_refused(models_copy, tmp_path):
     assert result.returncode == 1
     assert "predict_proba" in result.stderr
     assert stored(tmp_path / "home") == []
+
+
+def latest(home: Path, name: str) -> str:
+    info = model_info(home, f"{name}:latest")
+    return f"{info['name']}:{info['version']}"
+
+
+def test_reimporting_an_older_model_makes_it_the_served_one_again(models_copy, tmp_path):
+    """A rollback: import m1, then m2, then m1 again; `latest` (what the service and the
+    bento resolve) must be m1 again, not stay on m2."""
+    home = tmp_path / "home"
+    assert import_models(models_copy, home).returncode == 0
+    first = latest(home, "pls-classifier")
+
+    metrics = models_copy / "baseline_classifier" / "metrics.json"
+    original = metrics.read_text()
+    metrics.write_text(json.dumps({**json.loads(original), "note": "retrained"}))
+    assert import_models(models_copy, home).returncode == 0
+    second = latest(home, "pls-classifier")
+    assert second != first
+
+    metrics.write_text(original)
+    again = import_models(models_copy, home)
+    assert again.returncode == 0, again.stderr
+    assert latest(home, "pls-classifier") == first
+    assert f"pls-classifier:latest -> {first}" in again.stdout
+    assert len(stored(home)) == 3  # nothing new was created for the rollback
+
+
+def test_a_failed_import_leaves_latest_where_it_was(models_copy, tmp_path):
+    home = tmp_path / "home"
+    assert import_models(models_copy, home).returncode == 0
+    before = (latest(home, "pls-simplifier"), latest(home, "pls-classifier"))
+    (models_copy / "t5_base" / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert import_models(models_copy, home).returncode == 1
+    assert (latest(home, "pls-simplifier"), latest(home, "pls-classifier")) == before
+
+
+def test_a_tokenizer_shipped_only_as_spiece_model_gets_a_tokenizer_json(models_copy, tmp_path):
+    folder = models_copy / "t5_base"
+    if not (folder / "spiece.model").is_file():
+        pytest.skip("the demo model ships no spiece.model")
+    (folder / "tokenizer.json").unlink()
+    home = tmp_path / "home"
+    result = import_models(models_copy, home)
+    assert result.returncode == 0, result.stderr
+    stored_folder = home / "models" / "pls-simplifier" / latest(home, "pls-simplifier").split(":")[1]
+    assert (stored_folder / "tokenizer.json").is_file()
+    assert not (folder / "tokenizer.json").exists()  # the user's folder is left as it was
+
+    from transformers import T5Tokenizer
+
+    from pls_core.chunking import Chunker
+    from pls_core.model_layout import TASK_PREFIX
+
+    slow = T5Tokenizer(str(folder / "spiece.model"))
+    chunker = Chunker.from_model_folder(stored_folder)
+    for text in ("The patient had a myocardial infarction.", "Fluconazole ≥5% (95% CI 0.61–0.89), μg/kg."):
+        assert chunker.tokenizer.encode(TASK_PREFIX + text).ids == slow(TASK_PREFIX + text).input_ids

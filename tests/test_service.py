@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,18 +71,13 @@ def test_long_text_is_chunked_and_every_chunk_is_simplified_in_order(client, hel
 
     # The long output is exactly the chunks' outputs joined in order: re-chunk the text the
     # same way and simplify each chunk as a request of its own.
-    from transformers import AutoTokenizer
-
-    from pls_core.chunking import split_sentences
+    from pls_core.chunking import Chunker, split_sentences
 
     assert split_sentences(text) == sentences
-    tokenizer = AutoTokenizer.from_pretrained(demo_models / "t5_base")
-    from pls_core.chunking import chunk_text
-    from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
-
-    chunks = chunk_text(text, lambda s: len(tokenizer(TASK_PREFIX + s, verbose=False).input_ids), MAX_INPUT_TOKENS,
-                        lambda s, b: pytest.fail("no sentence here is over-long"))
+    chunker = Chunker.from_model_folder(demo_models / "t5_base")
+    chunks = chunker.chunks(text)
     assert len(chunks) == body["num_chunks"]
+    assert body["tokens_input"] == sum(chunker.count_input_tokens(chunk) for chunk in chunks)
     singles = [post(client, "/generate", {"technical_text": chunk, "num_beams": 1}).json()["generated_pls"]
                for chunk in chunks]
     assert body["generated_pls"] == " ".join(singles)
@@ -152,10 +148,41 @@ def test_requests_with_different_settings_each_get_their_own(client, server):
         assert result["tokens_output"] <= body["max_length"]
 
 
-def test_tight_max_length_truncates_output(client):
+def test_max_length_is_the_number_of_tokens_generated_per_chunk(client):
+    # The demo model writes more than 50 tokens for this; max_length caps the new tokens, and
+    # the decoder start token is not one of them (it used to be: 50 gave 49).
     text = " ".join(["The patient had a myocardial infarction and hypertension."] * 6)
     short = post(client, "/generate", {"technical_text": text, "num_beams": 1, "max_length": 50}).json()
-    assert short["tokens_output"] <= 50
+    assert short["num_chunks"] == 1
+    assert short["tokens_output"] == 50
+
+
+@pytest.mark.parametrize("num_beams", [1, 4])
+def test_token_counts_are_the_same_alone_and_inside_a_batch(client, server, heldout_pairs, num_beams):
+    body = {"technical_text": TECHNICAL, "num_beams": num_beams}
+    alone = post(client, "/generate", body).json()
+    others = [" ".join(technical for technical, _ in heldout_pairs[250 + i:253 + i]) for i in range(15)]
+
+    def generate(technical: str) -> dict:
+        with httpx.Client(base_url=server, timeout=300) as own:
+            response = own.post("/generate", json={**body, "technical_text": technical})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        in_batch = list(pool.map(generate, others[:8] + [TECHNICAL] + others[8:]))[8]
+    assert (in_batch["generated_pls"], in_batch["tokens_input"], in_batch["tokens_output"]) == \
+        (alone["generated_pls"], alone["tokens_input"], alone["tokens_output"])
+    # "The patient had a heart attack." is a handful of tokens plus EOS.
+    assert alone["tokens_output"] <= 12
+
+
+def test_ten_beams_over_many_chunks_complete(client, heldout_pairs):
+    text = " ".join(technical for technical, _ in heldout_pairs[:200])
+    response = post(client, "/generate", {"technical_text": text, "num_beams": 10, "max_length": 64})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["num_chunks"] >= 4 and body["tokens_output"] <= 64 * body["num_chunks"]
 
 
 def test_skip_if_plain_returns_plain_text_unchanged(client, heldout_pairs):
@@ -184,6 +211,17 @@ def test_classify_tells_plain_from_technical(client, heldout_pairs):
     assert "technical" in tech["reasoning"].lower() and "plain" in easy["reasoning"].lower()
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\u200b"])
+def test_a_blank_reference_is_treated_as_absent(client, blank):
+    body = {"original_text": TECHNICAL, "generated_pls": "The patient had a heart attack.", "reference_pls": blank}
+    response = post(client, "/evaluate", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["rouge1"] is None and response.json()["sari"] is None
+    response = post(client, "/generate-with-metrics", {"technical_text": TECHNICAL, "reference_pls": blank, "num_beams": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["metrics"]["bleu"] is None
+
+
 def test_evaluate_with_and_without_reference(client):
     body = {"original_text": "The patient had a myocardial infarction and hypertension.",
             "generated_pls": "The patient had a heart attack and high blood pressure."}
@@ -207,6 +245,56 @@ def test_generate_with_metrics_returns_output_and_its_metrics(client, heldout_pa
     assert body["metrics"]["bleu"] == pytest.approx(1.0)
     assert body["metrics"]["sari"] > 0.5
     assert body["num_chunks"] == 1 and body["tokens_output"] > 0
+
+
+def classifier_predictions(metrics_text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+               if line.startswith("bentoml_service_request_total") and "predict_proba" in line)
+
+
+def test_health_costs_no_classifier_prediction(client):
+    before = classifier_predictions(client.get("/metrics").text)
+    for _ in range(3):
+        assert client.get("/health").json()["classifier_loaded"] is True
+    assert classifier_predictions(client.get("/metrics").text) == before
+
+
+def test_health_answers_while_a_long_batch_is_running(client, server, heldout_pairs):
+    text = " ".join(technical for technical, _ in heldout_pairs[:120])
+    order: list[str] = []
+
+    def long_generation() -> None:
+        with httpx.Client(base_url=server, timeout=300) as own:
+            own.post("/generate", json={"technical_text": text, "num_beams": 10, "max_length": 200})
+        order.append("generate")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(long_generation)
+        import time
+
+        time.sleep(1.0)  # the batch is now in the simplifier
+        assert client.get("/health").json()["model_loaded"] is True
+        order.append("health")
+        running.result()
+    assert order == ["health", "generate"]
+
+
+def test_the_api_process_does_not_load_torch(client, server):
+    """The API only tokenizes (tokenizers library); torch belongs to the simplifier process."""
+    import psutil
+
+    port = server.rsplit(":", 1)[1]
+    serve = next(p for p in psutil.process_iter(["cmdline"])
+                 if "serve" in (p.info["cmdline"] or []) and port in (p.info["cmdline"] or []))
+    api = [child for child in serve.children(recursive=True) if "pls-service" in child.cmdline()]
+    runners = [child for child in serve.children(recursive=True) if "pls-simplifier-runner" in child.cmdline()]
+    assert api and runners
+
+    def loads_torch(process) -> bool:
+        return "torch/lib/libtorch" in Path(f"/proc/{process.pid}/maps").read_text()
+
+    assert loads_torch(runners[0]), "the check itself must see torch where it is loaded"
+    assert not any(loads_torch(process) for process in api)
 
 
 def test_health_and_bentoml_probes(client):
@@ -242,6 +330,11 @@ BAD_REQUESTS = [
     ("/evaluate", {"original_text": TECHNICAL, "generated_pls": ""}, "generated_pls", "at least 1"),
     ("/generate-with-metrics", {"technical_text": TECHNICAL, "reference_pls": 3}, "reference_pls", "string"),
     ("/generate", ["not", "an", "object"], "", "object"),
+    ("/generate", {"technical_text": TECHNICAL, "maxlength": 60}, "maxlength", "extra inputs"),
+    ("/classify", {"text": TECHNICAL, "language": "en"}, "language", "extra inputs"),
+    ("/generate", {"technical_text": "\u200b" * 30}, "technical_text", "non-blank"),
+    ("/generate", {"technical_text": "\u200b\u200d\ufeff " * 10}, "technical_text", "non-blank"),
+    ("/classify", {"text": "--- ... !!! *** ???"}, "text", "letter or digit"),
 ]
 
 

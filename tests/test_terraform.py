@@ -17,9 +17,12 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -27,13 +30,15 @@ import hcl2
 import pytest
 
 from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
-from tests.moto_support import FAKE_CREDENTIALS, moto_server
+from tests.moto_support import FAKE_CREDENTIALS, free_port, moto_server, wait_for_http
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = REPO / "terraform"
 OVERRIDE_TEMPLATE = REPO / "tests" / "aws" / "emulated_override.tf.tpl"
 MOTO_WRAPPER = REPO / "tests" / "aws" / "moto_wrapper.py"
 IN_CI = os.environ.get("CI") == "true"
+# uvicorn's (and so `bentoml serve`'s) idle keep-alive timeout when nothing sets it.
+BENTOML_DEFAULT_KEEP_ALIVE_S = 5
 
 # Upper bounds per Terraform step (seconds); a step that hangs on an API moto lacks fails
 # here instead of stalling the job. Measured here: apply ~105 s, plan ~20 s, destroy ~45 s.
@@ -289,6 +294,17 @@ def test_service_environment_defaults_are_valid_service_settings() -> None:
     assert _variable_default("deregistration_delay") > request_timeout
 
 
+def test_no_hard_coded_aws_dns_suffix() -> None:
+    """Service principals and endpoint names follow the partition (amazonaws.com.cn in China)."""
+    offenders = []
+    for path in _terraform_files():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if "amazonaws.com" in code or "com.amazonaws" in code:
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert not offenders, "use local.dns_suffix / local.reverse_dns_prefix:\n" + "\n".join(offenders)
+
+
 def test_tfvars_example_sets_only_declared_variables() -> None:
     with (MODULE / "terraform.tfvars.example").open() as handle:
         example = hcl2.load(handle)
@@ -319,13 +335,28 @@ MOTO_ENV = {
 }
 
 
-# (extra -var arguments, part of the error Terraform must answer with)
+# (extra -var arguments, parts of the errors Terraform must answer with). Each runs with
+# allow_plain_http=true unless it sets it. Preconditions need a plan against moto (tens of
+# seconds each here), and Terraform reports every failed one of independent resources, so one
+# entry checks two rules in one plan (the scaling policy depends on the task definition: its
+# rule needs a plan of its own).
 BAD_VALUES = [
-    (["-var=task_size={cpu=2048,memory=1024}"], "is not a Fargate CPU/memory pair"),
-    (['-var=allowed_ingress_cidrs=["0.0.0.0/33"]'], "needs at least one valid IPv4 CIDR block"),
-    (["-var=min_capacity=3", "-var=max_capacity=2"], "max_capacity must be at least min_capacity"),
-    (["-var=alb_idle_timeout=60"], "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S"),
-    (["-var=ssl_policy=ELBSecurityPolicy-2016-08"], "ssl_policy must be a TLS 1.2+ policy"),
+    (["-var=task_size={cpu=2048,memory=1024}"], ["is not a Fargate CPU/memory pair"]),
+    (['-var=allowed_ingress_cidrs=["0.0.0.0/33"]'], ["needs at least one valid IPv4 CIDR block"]),
+    (["-var=min_capacity=3", "-var=max_capacity=2"], ["max_capacity must be at least min_capacity"]),
+    (["-var=alb_idle_timeout=60"], ["alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S"]),
+    (["-var=ssl_policy=ELBSecurityPolicy-2016-08"], ["ssl_policy must be a TLS 1.2+ policy"]),
+    ([
+        # The server must keep idle connections longer than the ALB, or reused ones end in 502s.
+        "-var=alb_idle_timeout=190",
+        # Medical text in the clear over the internet needs an explicit yes.
+        "-var=allow_plain_http=false",
+    ], [
+        "server_keep_alive_timeout must be greater than alb_idle_timeout",
+        "would cross the internet unencrypted",
+    ]),
+    # A scale-out cooldown shorter than a new task's time to serve piles up tasks.
+    (["-var=scale_out_cooldown=60"], ["scale_out_cooldown must be at least a new task's time to serve"]),
 ]
 
 
@@ -366,8 +397,14 @@ def _assert_stack_in_moto(client_kwargs: dict, outputs: dict) -> None:
     assert container["image"].endswith(":20260101-emulated")
     assert {e["name"] for e in container["environment"]} == set(_variable_default("service_environment"))
 
+    # The server keeps idle connections open longer than the ALB does.
+    assert container["command"] == outputs["container_command"]["value"]
+    assert container["command"][:2] == ["serve", "--timeout-keep-alive"]
+    assert int(container["command"][2]) > _variable_default("alb_idle_timeout")
+
     elbv2 = boto3.client("elbv2", **client_kwargs)
-    target_group = elbv2.describe_target_groups(Names=[outputs["service_name"]["value"]])["TargetGroups"][0]
+    target_group = elbv2.describe_target_groups(
+        TargetGroupArns=[outputs["target_group_arn"]["value"]])["TargetGroups"][0]
     assert target_group["TargetType"] == "ip"
     assert target_group["HealthCheckPath"] == HEALTH_PATH
     load_balancer_arn = target_group["LoadBalancerArns"][0]
@@ -375,13 +412,44 @@ def _assert_stack_in_moto(client_kwargs: dict, outputs: dict) -> None:
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
     assert listeners[443]["Protocol"] == "HTTPS"
 
+    # An alarm when no task is healthy, also when the metric is missing altogether.
+    cloudwatch = boto3.client("cloudwatch", **client_kwargs)
+    alarms = {a["MetricName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    healthy = alarms["HealthyHostCount"]
+    assert (healthy["ComparisonOperator"], healthy["Threshold"]) == ("LessThanThreshold", 1)
+    assert healthy["TreatMissingData"] == "breaching"
+    assert {d["Name"] for d in healthy["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+
+    # Scale-out waits for a new task to serve before adding another.
+    autoscaling = boto3.client("application-autoscaling", **client_kwargs)
+    policies = autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    assert len(policies) == 2
+    for policy in policies:
+        cooldown = policy["TargetTrackingScalingPolicyConfiguration"]["ScaleOutCooldown"]
+        assert cooldown == _variable_default("scale_out_cooldown") >= _time_to_serve_s()
+
     ecr = boto3.client("ecr", **client_kwargs)
     repository = ecr.describe_repositories(repositoryNames=[outputs["ecr_repository_name"]["value"]])["repositories"][0]
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
 
 
-@pytest.mark.timeout(INIT_TIMEOUT + APPLY_TIMEOUT + PLAN_TIMEOUT + DESTROY_TIMEOUT + 120)
+def _assert_listeners_forward_to(client_kwargs: dict, load_balancer_name: str, target_group_arn: str) -> None:
+    elbv2 = boto3.client("elbv2", **client_kwargs)
+    load_balancer = elbv2.describe_load_balancers(Names=[load_balancer_name])["LoadBalancers"][0]
+    load_balancer_arn = load_balancer["LoadBalancerArn"]
+    listeners = {l["Port"]: l for l in elbv2.describe_listeners(LoadBalancerArn=load_balancer_arn)["Listeners"]}
+    assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group_arn
+
+
+def _time_to_serve_s() -> int:
+    """task_ready_seconds plus the passing health checks before the ALB sends traffic."""
+    module_locals = _locals()
+    return (_variable_default("task_ready_seconds")
+            + module_locals["health_check_threshold"] * module_locals["health_check_interval"])
+
+
+@pytest.mark.timeout(INIT_TIMEOUT + 2 * APPLY_TIMEOUT + PLAN_TIMEOUT + DESTROY_TIMEOUT + 120)
 def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> None:
     workdir = copy_module(tmp_path / "module")
     terraform_init(terraform_bin, workdir)
@@ -397,21 +465,25 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
         var_file = f"-var-file={tfvars.name}"
         timings: dict[str, float] = {}
 
-        # The defaults (no certificate, no NAT gateway) plan cleanly too: port 80 forwards.
+        # The defaults (no certificate, no NAT gateway) plan cleanly once plain HTTP is
+        # accepted explicitly: port 80 forwards.
         defaults = run_terraform(terraform_bin, ["plan", "-detailed-exitcode", "-input=false", "-no-color",
-                                                 "-var=image_tag=20260101-emulated"], workdir, PLAN_TIMEOUT, env)
+                                                 "-var=image_tag=20260101-emulated", "-var=allow_plain_http=true"],
+                                 workdir, PLAN_TIMEOUT, env)
         assert defaults.returncode == 2, f"plan with the defaults failed:\n{defaults.stdout[-4000:]}{defaults.stderr[-4000:]}"
         assert "aws_lb_listener.http " in defaults.stdout or "aws_lb_listener.http will" in defaults.stdout
         assert "aws_lb_listener.https[0]" not in defaults.stdout
         assert "aws_nat_gateway.this[0]" not in defaults.stdout
 
         # Values that are easy to get wrong are refused before anything is created.
-        for bad_args, message in BAD_VALUES:
+        for bad_args, messages in BAD_VALUES:
             refused = run_terraform(terraform_bin, ["plan", "-input=false", "-no-color",
-                                                    "-var=image_tag=20260101-emulated", *bad_args],
+                                                    "-var=image_tag=20260101-emulated", "-var=allow_plain_http=true",
+                                                    *bad_args],
                                     workdir, PLAN_TIMEOUT, env)
             assert refused.returncode == 1, f"{bad_args} was accepted"
-            assert message in " ".join(refused.stderr.split()), f"{bad_args}: {refused.stderr[-2000:]}"
+            for message in messages:
+                assert message in " ".join(refused.stderr.split()), f"{bad_args}: {refused.stderr[-3000:]}"
 
         started = time.monotonic()
         apply = run_terraform(terraform_bin, ["apply", "-auto-approve", "-input=false", "-no-color", var_file],
@@ -430,6 +502,18 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
         assert plan.returncode != 2, f"the plan after apply is not empty:\n{plan.stdout[-8000:]}"
         check(plan, "terraform plan -detailed-exitcode")
 
+        # A replaced target group is created before the old one goes: the listener keeps
+        # forwarding to a group that exists, and ELB refuses to delete one in use.
+        started = time.monotonic()
+        replace = run_terraform(terraform_bin, ["apply", "-auto-approve", "-input=false", "-no-color", var_file,
+                                                "-replace=aws_lb_target_group.this"], workdir, APPLY_TIMEOUT, env)
+        timings["replace target group"] = time.monotonic() - started
+        check(replace, "terraform apply -replace=aws_lb_target_group.this")
+        replaced = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, env).stdout)
+        assert replaced["target_group_arn"]["value"] != outputs["target_group_arn"]["value"]
+        _assert_listeners_forward_to(client_kwargs, outputs["service_name"]["value"],
+                                     replaced["target_group_arn"]["value"])
+
         started = time.monotonic()
         destroy = run_terraform(terraform_bin, ["destroy", "-auto-approve", "-input=false", "-no-color", var_file],
                                 workdir, DESTROY_TIMEOUT, env)
@@ -442,3 +526,77 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
     created = re.search(r"Apply complete! Resources: (\d+) added", apply.stdout)
     print(f"emulated cycle: {created.group(1) if created else '?'} resources; "
           + ", ".join(f"{step} {seconds:.0f}s" for step, seconds in timings.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# Keep-alive: the server as the task definition starts it, measured on a real `bentoml serve`
+# --------------------------------------------------------------------------------------------
+
+
+def terraform_console(terraform: str, workdir: Path, expression: str, var_args: list[str]) -> str:
+    """Evaluate one expression of the module (locals only need the variables, no AWS)."""
+    result = subprocess.run(["timeout", "60", terraform, "console", "-var=image_tag=console", *var_args],
+                            cwd=workdir, env=terraform_env(), input=expression + "\n", capture_output=True,
+                            text=True, timeout=90)
+    assert result.returncode == 0, f"terraform console failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+def idle_close_seconds(host: str, port: int, limit_s: float) -> float:
+    """Send one keep-alive request, then time how long the server keeps the idle connection."""
+    with socket.create_connection((host, port), timeout=limit_s) as sock:
+        sock.sendall(f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n".encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(4096)
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        while len(body) < length:
+            body += sock.recv(4096)
+        idle_from = time.monotonic()
+        while True:
+            try:
+                if sock.recv(4096) == b"":
+                    return time.monotonic() - idle_from
+            except ConnectionResetError:
+                return time.monotonic() - idle_from
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_server_keeps_idle_connections_open_as_long_as_terraform_says(
+        terraform_bin: str, initialised_module: Path, bento_home: Path, tmp_path: Path) -> None:
+    """An ALB reuses idle connections for alb_idle_timeout; a server that closes them first
+    (BentoML's default: 5 s) turns the next request on one into a 502. The task definition's
+    command sets the server's keep-alive: run `bentoml serve` with exactly those options (a
+    short value, so the test takes seconds, not minutes) and measure when it closes."""
+    keep_alive = 9
+    command = json.loads(json.loads(terraform_console(
+        terraform_bin, initialised_module, "jsonencode(local.container_command)",
+        [f"-var=server_keep_alive_timeout={keep_alive}", "-var=alb_idle_timeout=130"])))
+    assert command[0] == "serve", command  # the image's entrypoint runs `bentoml serve <options> <bento>`
+    port = free_port()
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true"}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(bentoml), *command, "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout_s=300, proc=proc)
+            deadline = time.monotonic() + 300
+            while urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=5).status != 200:
+                assert time.monotonic() < deadline, "not ready"
+                time.sleep(0.5)
+            closed_after = idle_close_seconds("127.0.0.1", port, limit_s=keep_alive + 30)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    print(f"idle connection closed by the server after {closed_after:.1f} s (--timeout-keep-alive {keep_alive})")
+    assert closed_after > BENTOML_DEFAULT_KEEP_ALIVE_S + 2, f"closed after {closed_after:.1f} s: the option was lost"
+    assert abs(closed_after - keep_alive) < 2.5, f"closed after {closed_after:.1f} s, not {keep_alive} s"

@@ -1,0 +1,125 @@
+"""Calls between the API service and its runner services that never surface as a bare 500.
+
+Three parts, each small:
+
+- `RUNNER_CONNECTION`: the `runner_connection` setting every runner service is declared with.
+  BentoML 1.4.40's inter-service client (`_bentoml_impl/client/proxy2.py`, `SessionManager`)
+  replaces its aiohttp session every `max_requests` (default 100) requests or `max_age`
+  (default 300 s) and closes the old session while other requests are still in flight on it;
+  those requests fail with `ServerDisconnectedError` although the runner answers them
+  (bentoml/BentoML#5540). The runners live on the same host (a Unix socket or 127.0.0.1), so
+  there is nothing to gain from recycling the session: we keep one for the life of the worker.
+- `call_runner`: turns a failure of the call itself (connection lost, runner restarting, runner
+  overloaded or timed out) into `ModelServiceUnavailable` (503). Only calls the caller marks
+  safe to repeat are retried, once, after a short pause, and every retry is logged.
+- `RetryAfterOn503`: an ASGI middleware for the API service that gives every 503 a
+  `Retry-After` header and a body saying the model service is busy or restarting (BentoML's
+  own 503 body says only "An unexpected error has occurred").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import TypeVar
+
+import aiohttp
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
+
+logger = logging.getLogger("bentoml.pls.resilience")
+
+T = TypeVar("T")
+
+# One session for the life of the API worker (see the module docstring for why).
+RUNNER_CONNECTION = {"max_requests": 2**62, "max_age": 10.0**12}
+
+RETRY_AFTER_S = 5
+RETRY_PAUSE_S = 0.2
+UNAVAILABLE_MESSAGE = "The model service is busy or restarting; retry after {seconds} seconds."
+
+# The connection to the runner could not even be opened: the request was never sent, so
+# repeating it is safe for any call (nothing was computed).
+NOT_SENT = (aiohttp.ClientConnectorError,)
+# Any loss of the connection: the runner may have done the work already. Repeat only calls that
+# are cheap and have no effect beyond their answer (classifier probabilities, status).
+CONNECTION_LOST = (aiohttp.ClientConnectionError,)
+
+
+class ModelServiceUnavailable(ServiceUnavailable):
+    """A runner service could not answer: the client gets 503 with Retry-After."""
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """A failure of the call between services rather than an error in the model code."""
+    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+        return True
+    # The runner answered 503 (its batch queue is over the latency budget) or 504 (timeout).
+    return isinstance(exc, BentoMLException) and exc.error_code in (
+        HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.GATEWAY_TIMEOUT,
+    )
+
+
+async def call_runner(
+    runner: str,
+    call: Callable[[], Awaitable[T]],
+    retry_on: tuple[type[BaseException], ...] = NOT_SENT,
+) -> T:
+    """Await `call()`, repeating it once on a `retry_on` failure; map call failures to 503.
+
+    `call` must build a fresh request each time it is invoked (pass a lambda, not a coroutine).
+    """
+    for attempt in (1, 2):
+        try:
+            return await call()
+        except Exception as exc:  # noqa: BLE001 - sorted below; model errors re-raised as they are
+            if attempt == 1 and isinstance(exc, retry_on):
+                logger.warning("call to %s failed (%s: %s); retrying once", runner, type(exc).__name__, exc)
+                await asyncio.sleep(RETRY_PAUSE_S)
+                continue
+            if _is_unavailable(exc):
+                logger.error("call to %s failed after %d attempt(s): %s: %s",
+                             runner, attempt, type(exc).__name__, exc)
+                raise ModelServiceUnavailable(
+                    f"{runner} is busy or restarting ({type(exc).__name__})"
+                ) from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+class RetryAfterOn503:
+    """ASGI middleware: every 503 answer gets `Retry-After` and a body that says why."""
+
+    def __init__(self, app, retry_after_s: int = RETRY_AFTER_S) -> None:
+        self.app = app
+        self.retry_after_s = retry_after_s
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_with_retry_after(message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                replacing = True
+                body = json.dumps({
+                    "error": UNAVAILABLE_MESSAGE.format(seconds=self.retry_after_s),
+                    "retry_after_s": self.retry_after_s,
+                }).encode()
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"content-length", b"content-type", b"retry-after")]
+                headers += [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(self.retry_after_s).encode())]
+                await send({**message, "headers": headers})
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            if replacing:
+                return  # the original 503 body is replaced by ours
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)

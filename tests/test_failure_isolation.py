@@ -1,0 +1,64 @@
+"""One failing job fails alone: the other requests of its batch are served (a real
+`bentoml serve`, with a backend that fails on one input)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.moto_support import free_port
+from tests.serve_support import BENTOML, REPO, _wait_ready
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def faulty_server(bento_home, tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("faulty") / "bentoml.log"
+    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true",
+           "PLS_MAX_LATENCY_MS": "120000"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(BENTOML), "serve", "tests.fault_service:PLSService", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url, proc, log_path)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_one_failing_job_fails_only_its_own_request(faulty_server):
+    from pls_core.demo_corpus import build_corpus
+
+    texts = [technical for technical, _ in build_corpus(0).heldout_combinations[:40]]
+    poison = "The patient had a POISON infarction."
+    bodies = [{"technical_text": text, "num_beams": 1} for text in texts[:20]] + \
+             [{"technical_text": poison, "num_beams": 1}] + \
+             [{"technical_text": text, "num_beams": 1} for text in texts[20:]]
+
+    def generate(body: dict) -> httpx.Response:
+        with httpx.Client(base_url=faulty_server, timeout=300) as own:
+            return own.post("/generate", json=body)
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        responses = list(pool.map(generate, bodies))
+
+    failed = [i for i, response in enumerate(responses) if response.status_code != 200]
+    assert failed == [20], [(i, responses[i].text) for i in failed]
+    error = responses[20].json()["error"]
+    assert responses[20].status_code == 500
+    assert "chunk 1 of 1 could not be simplified" in error and "injected failure" in error
+    assert all(response.json()["generated_pls"] for i, response in enumerate(responses) if i != 20)
