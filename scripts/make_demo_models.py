@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pls_core import demo_corpus, lexicon, model_layout  # noqa: E402  (stdlib-only modules)
+from pls_core import confidence, demo_corpus, lexicon, model_layout  # noqa: E402  (stdlib-only modules)
+from pls_core.chunking import split_sentences  # noqa: E402
 from pls_core.model_layout import (  # noqa: E402
     CLASSIFIER_DIRNAME,
     LABEL_PLAIN,
@@ -175,9 +176,11 @@ def validate(args: argparse.Namespace) -> list[tuple[str, str]] | None:
 
 def build_stamp(args: argparse.Namespace, corpus_pairs: list[tuple[str, str]] | None) -> dict:
     digest = hashlib.sha256()
-    for module in (demo_corpus, lexicon, model_layout):
+    for module in (demo_corpus, lexicon, model_layout, confidence):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
+    # The confidence calibration scores with the serving backend's own code.
+    digest.update((ROOT / "runners" / "transformers_backend.py").read_bytes())
     for name in ("val.source", "val.target"):
         path = REAL_CORPUS_DIR / name
         digest.update(path.read_bytes() if path.is_file() else b"absent")
@@ -429,6 +432,48 @@ def evaluate(model, tokenizer, pairs: list[tuple[str, str]]) -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- confidence
+
+# Calibration texts: in-domain, the first held-out template sentences (the rest of them stay
+# for tests); out-of-domain, real sentences from the classifier's training abstracts (the
+# simplifier never sees real text; the held-out real pairs stay for tests).
+CALIBRATION_TEXTS = 150
+# The API's defaults, under which most requests run.
+CALIBRATION_SETTINGS = {"max_new_tokens": 256, "num_beams": 4}
+
+
+def real_sentences(pairs, limit: int, seed: int = REAL_SPLIT_SEED) -> list[str]:
+    """Up to `limit` sentences of 5-60 words from the abstracts of `pairs`, in a seeded order."""
+    sentences = [s for source, _ in pairs for s in split_sentences(source) if 5 <= len(s.split()) <= 60]
+    random.Random(seed).shuffle(sentences)
+    return sentences[:limit]
+
+
+def mean_logprobs(model_folder: Path, texts: list[str], batch_size: int = 32) -> list[float]:
+    """The serving backend's own scores for `texts`, at the API's default settings."""
+    from runners.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(str(model_folder), "cpu")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+    scores: dict[int, float] = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        generations = backend.generate([texts[i] for i in batch], **CALIBRATION_SETTINGS)
+        scores.update({i: g.mean_logprob for i, g in zip(batch, generations)})
+    return [scores[i] for i in range(len(texts))]
+
+
+def calibrate_confidence(model_folder: Path, in_domain: list[str], out_of_domain: list[str]) -> dict:
+    """Confidence of the built model on both sets and the threshold that separates them."""
+    to_confidence = lambda texts: [confidence.chunk_confidence(lp)  # noqa: E731
+                                   for lp in mean_logprobs(model_folder, texts)]
+    result = confidence.calibrate(to_confidence(in_domain), to_confidence(out_of_domain))
+    result["in_domain"] = "held-out template sentences (generated corpus)"
+    result["out_of_domain"] = "sentences of real abstracts (data/cochrane, classifier training part)"
+    result["settings"] = dict(CALIBRATION_SETTINGS)
+    return result
+
+
 # ----------------------------------------------------------------------------- classifier
 
 
@@ -555,6 +600,12 @@ def build(args: argparse.Namespace, corpus_pairs, work: Path) -> dict:
     evaluation = {name: evaluate(model, tokenizer, pairs) for name, pairs in heldout.items()}
     # With --corpus the user's own pairs already train the classifier.
     real_train, real_heldout = real_pairs_split() if corpus_pairs is None else ([], [])
+    calibration = None
+    if corpus_pairs is None and real_train:
+        print("calibrating the confidence threshold...", flush=True)
+        calibration = calibrate_confidence(
+            simplifier_dir, [src for src, _ in heldout["heldout_templates"][:CALIBRATION_TEXTS]],
+            real_sentences(real_train, CALIBRATION_TEXTS))
     classifier_metrics = train_classifier(
         train_pairs, [p for pairs in heldout.values() for p in pairs], real_train, real_heldout,
         classifier_dir, args.seed)
@@ -576,6 +627,7 @@ def build(args: argparse.Namespace, corpus_pairs, work: Path) -> dict:
         **evaluation,
         "classifier_heldout_accuracy": classifier_metrics["heldout_accuracy"],
         "classifier_real_heldout_accuracy": classifier_metrics["real_heldout_accuracy"],
+        "confidence": calibration,
         "build_seconds": round(time.monotonic() - started, 1),
     }
     (simplifier_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -599,6 +651,10 @@ def summary(metrics: dict) -> str:
         if isinstance(value, dict) and "pairs" in value and value["pairs"]:
             lines.append(f"{name}: BLEU {value['bleu']}, exact {value['exact_match']}, "
                          f"term replacement {value['term_replacement']} ({value['terms']} terms)")
+    if metrics.get("confidence"):
+        c = metrics["confidence"]
+        lines.append(f"confidence threshold {c['threshold']}: ROC AUC {c['roc_auc']}, flags "
+                     f"{c['out_of_domain_flagged']:.0%} of real sentences, {c['in_domain_flagged']:.0%} of templates")
     lines.append(f"classifier held-out accuracy {metrics['classifier_heldout_accuracy']} "
                  f"(generated), {metrics['classifier_real_heldout_accuracy']} (real)")
     return "\n".join(lines)
