@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from pls_core.chunking import Chunker
 from pls_core.confidence import assess
 from pls_core.config import load_config
+from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
@@ -220,3 +221,7 @@ if CONFIG.cors_origins:
 
 # A failure between services reaches clients as 503 + Retry-After, never as a bare 500.
 PLSService.add_asgi_middleware(RetryAfterOn503)
+
+# Added after CORS, so CORS stays outside: browsers' preflight requests need no key, and a 401
+# still carries the CORS headers the page needs to read it.
+PLSService.add_asgi_middleware(RequestGuardMiddleware, **guard_options(CONFIG, PLSService))

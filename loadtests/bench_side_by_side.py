@@ -233,6 +233,12 @@ def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_to
 
 
 # --- the run ----------------------------------------------------------------------------------------
+def show(rows: list[Row]) -> list[Row]:
+    for measured in rows:
+        print(json.dumps(asdict(measured)), flush=True)
+    return rows
+
+
 def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
     simplifier, home = prepare(model, scratch, args.output_tokens)
     texts = input_texts(simplifier, args.input_tokens)
@@ -249,9 +255,9 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
         with bentoml_serve(home, log, PLS_MAX_BATCH_SIZE=batch, PLS_MAX_LATENCY_MS="300000",
                            PLS_REQUEST_TIMEOUT_S="600", **backend) as url:
             for beams in args.beams:
-                rows += measure_http(model, variant, url, "/generate", service_body(beams), texts, args.users,
-                                     beams, args.requests, args.per_user)
-                print(rows[-1], flush=True)
+                measured = measure_http(model, variant, url, "/generate", service_body(beams), texts,
+                                        args.users, beams, args.requests, args.per_user)
+                rows += show(measured)
     # The service's own output length per request is what (a) and (d) must match.
     served = [r.tokens_out for r in rows if r.tokens_out == r.tokens_out]
     new_tokens = round(statistics.median(served)) if served else args.output_tokens
@@ -259,12 +265,10 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
         for beams in args.beams:
             body = lambda text, beams=beams: {"technical_text": text, "max_new_tokens": new_tokens,
                                                   "min_new_tokens": new_tokens, "num_beams": beams}
-            rows += measure_http(model, "(d) one blocking generate per request", url, "/generate", body, texts,
-                                 args.users, beams, args.requests, args.per_user)
-            print(rows[-1], flush=True)
+            rows += show(measure_http(model, "(d) one blocking generate per request", url, "/generate", body,
+                                      texts, args.users, beams, args.requests, args.per_user))
     for beams in args.beams:
-        rows.append(in_process(model, simplifier, texts, beams, new_tokens, args.requests))
-        print(rows[-1], flush=True)
+        rows += show([in_process(model, simplifier, texts, beams, new_tokens, args.requests)])
     return rows
 
 
@@ -320,6 +324,8 @@ def main() -> None:
     parser.add_argument("--backend", default=os.environ.get("PLS_SIMPLIFIER_BACKEND"),
                         help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default)")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) and rows (JSON) here")
+    # Stopped with SIGTERM (timeout, CI): unwind, so the servers started here are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parser.parse_args()
     if args.output_tokens < 50:
         parser.error("--output-tokens is the API's max_length: at least 50")

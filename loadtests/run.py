@@ -22,6 +22,7 @@ import contextlib
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,10 @@ PROFILES = {
 }
 STEP_USERS = [1, 2, 4, 8, 16, 32]
 USER_CLASSES = ("ClassifyUser", "GenerateUser", "GenerateWithMetricsUser")
+
+
+class CouldNotRun(Exception):
+    """The load test itself failed (no server, locust crashed): exit status 2, not a broken gate."""
 
 
 def endpoint_limit(value: str) -> tuple[str, float]:
@@ -152,7 +157,7 @@ def run_locust(args: argparse.Namespace, host: str) -> Path:
     result = subprocess.run(locust_command(args, host), cwd=REPO, env=env)
     # locust exits 1 when any request failed; the gates below judge that. Anything else is a crash.
     if result.returncode not in (0, 1) or not records.is_file():
-        raise SystemExit(f"error: locust exited with status {result.returncode} and no records")
+        raise CouldNotRun(f"locust exited with status {result.returncode} and no records")
     return records
 
 
@@ -265,9 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_records:
         host, tag, records = "(earlier run)", "see that run", args.from_records
     else:
-        with target(args) as host:
-            tag = model_tag(host)
-            records = run_locust(args, host)
+        try:
+            with target(args) as host:
+                tag = model_tag(host)
+                records = run_locust(args, host)
+        except (CouldNotRun, RuntimeError) as error:  # RuntimeError: `bentoml serve` never got ready
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     requests = report.load_records(records)
     broken = write_summary(args, host, tag, requests)
     print(f"\nreport: {args.out / 'summary.md'}")
@@ -279,4 +288,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Stopped with SIGTERM (timeout, CI): unwind, so a server started with --serve is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

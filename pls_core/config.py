@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 
@@ -65,6 +65,14 @@ SETTINGS: dict[str, Setting] = {
         "PLS_CONFIDENCE_THRESHOLD", "model",
         "Summaries whose confidence (per chunk, 0-1) is below this are marked `low_confidence`; "
         "`model` = the threshold calibrated into the model's metrics.json (none there: nothing is marked)"),
+    # Access control and request limits (pls_core/http_guard.py).
+    "api_keys": Setting("PLS_API_KEYS", "",
+                        "Comma-separated API keys (16+ characters each); set = every endpoint except the "
+                        "page, the probes and the docs needs `Authorization: Bearer KEY` or `X-API-Key: KEY`"),
+    "api_keys_file": Setting("PLS_API_KEYS_FILE", "",
+                             "File with more API keys, one a line (`#` comments); keys from both are accepted"),
+    "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
+                              "Largest request body; a bigger one is refused with 413 before it is read"),
 }
 
 _INT_SETTINGS = {
@@ -78,6 +86,7 @@ _INT_SETTINGS = {
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
     "generation_token_budget": (256, 100_000_000),
+    "max_body_bytes": (1024, 100_000_000),
 }
 _DEVICES = ("auto", "cpu", "cuda")
 # An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
@@ -116,6 +125,9 @@ class Config:
     cors_origins: tuple[str, ...]
     generation_token_budget: int
     confidence_threshold: float | None  # None: take the model's calibrated threshold
+    api_keys: tuple[str, ...] = field(repr=False)  # secrets: never in a log line or traceback
+    api_keys_file: str
+    max_body_bytes: int
 
 
 def _parse_threshold(env: str, raw: str) -> float | None:
@@ -128,6 +140,25 @@ def _parse_threshold(env: str, raw: str) -> float | None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{env}={value} is outside 0..1")
     return value
+
+
+MIN_API_KEY_CHARS = 16
+
+
+def parse_api_keys(source: str, raw: str) -> tuple[str, ...]:
+    """Keys separated by commas or new lines; `#` starts a comment line. Short keys are refused."""
+    keys = []
+    for line in raw.splitlines():
+        if line.strip().startswith("#"):
+            continue
+        keys.extend(key.strip() for key in line.split(",") if key.strip())
+    for number, key in enumerate(keys, start=1):
+        # The key itself is never echoed: the message names only its position.
+        if len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"{source}: key {number} is shorter than {MIN_API_KEY_CHARS} characters")
+        if not key.isascii() or not key.isprintable():
+            raise ConfigError(f"{source}: key {number} must be printable ASCII")
+    return tuple(keys)
 
 
 def _parse(name: str, raw: str) -> object:
@@ -145,6 +176,10 @@ def _parse(name: str, raw: str) -> object:
         return _parse_origins(env, raw)
     if name == "confidence_threshold":
         return _parse_threshold(env, raw)
+    if name == "api_keys":
+        return parse_api_keys(env, raw)
+    if name == "api_keys_file":
+        return raw.strip()
     if name in _CHOICES:
         if raw not in _CHOICES[name]:
             raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_CHOICES[name])}")

@@ -6,6 +6,7 @@ import bentoml
 from bentoml.models import BentoModel
 
 from pls_core.config import load_config
+from pls_core.integrity import verify_files
 from pls_core.model_layout import LABEL_PLAIN
 from runners.resilience import RUNNER_CONNECTION
 from runners.simplifier import BATCH_OPTIONS, BATCHING
@@ -27,6 +28,9 @@ class Classifier:
         import joblib
 
         folder = self.model_ref.path
+        # Unpickling runs code: load only the exact files that were imported.
+        verify_files(folder, self.model_ref.info.metadata, ["vectorizer.pkl", "classifier.pkl"],
+                     tag=self.model_ref.tag)
         self.vectorizer = joblib.load(f"{folder}/vectorizer.pkl")
         self.classifier = joblib.load(f"{folder}/classifier.pkl")
         self.plain_column = list(self.classifier.classes_).index(LABEL_PLAIN)

@@ -86,14 +86,17 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     return results
 
 
-def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int) -> list[SimplifyResult]:
+def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int,
+                  input_lengths: Callable[[list[str]], list[int]] | None = None) -> list[SimplifyResult]:
     """Run every job on `backend`, grouped by settings and sub-batched to the memory budget;
-    results keep the jobs' order, and a job whose generation fails carries `error`."""
+    results keep the jobs' order, and a job whose generation fails carries `error`.
+    `input_lengths(texts)` gives each text's encoder tokens (default: the backend's own)."""
+    measure = input_lengths or backend.input_lengths
     results: list[SimplifyResult | None] = [None] * len(jobs)
     for group in settings_groups(jobs):
         max_new_tokens, num_beams = jobs[group[0]].max_new_tokens, jobs[group[0]].num_beams
         texts = [jobs[i].text for i in group]
-        lengths = backend.input_lengths(texts)
+        lengths = measure(texts)
         for batch in memory_sub_batches(lengths, max_new_tokens, num_beams, token_budget):
             outcomes = run_isolated(
                 lambda batch_texts: backend.generate(batch_texts, max_new_tokens, num_beams),
@@ -136,10 +139,14 @@ class Simplifier:
     def __init__(self) -> None:
         import torch
 
+        from pls_core.chunking import Chunker
+
         threads = torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers)
         torch.set_num_threads(threads)
         self.device = pick_device(CONFIG.device)
         self.backend = make_backend(self.model_ref.path, self.device, threads)
+        # Input lengths for memory planning, counted the same way whatever the backend.
+        self.token_counter = Chunker.from_model_folder(self.model_ref.path)
         logger.info("simplifier %s on %s with the %s backend, %d threads, generation budget %d tokens",
                     self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads,
                     CONFIG.generation_token_budget)
@@ -151,7 +158,10 @@ class Simplifier:
 
         Never raises for a job's failure: that job's result carries `error` instead, so the
         other callers in the batch are unaffected."""
-        return simplify_jobs(self.backend, jobs, CONFIG.generation_token_budget)
+        return simplify_jobs(self.backend, jobs, CONFIG.generation_token_budget, self._input_lengths)
+
+    def _input_lengths(self, texts: list[str]) -> list[int]:
+        return [self.token_counter.count_input_tokens(text) for text in texts]
 
     # async: runs on the event loop at once instead of waiting for the batch thread.
     @bentoml.api

@@ -94,6 +94,7 @@ def main() -> int:
                  "--beams", str(args.beams), "--new-tokens", str(args.new_tokens), "--child", f"{folder},{budget}"],
                 capture_output=True, text=True, cwd=REPO, check=True)
             rows[name] = json.loads(child.stdout.strip().splitlines()[-1])
+            print(name, rows[name], flush=True)  # a long run still shows what it has
     print(f"t5-base shape, {args.jobs} chunks x {args.tokens} input tokens, num_beams={args.beams}, "
           f"max_new_tokens={args.new_tokens}")
     print(f"| variant | generate calls | model loaded | peak RSS | time |\n|---|---|---|---|---|")

@@ -45,6 +45,8 @@ resource "aws_ecs_task_definition" "this" {
 
     # Sorted so the rendered JSON, and so the plan, does not change with map order.
     environment = [for k in sort(keys(var.service_environment)) : { name = k, value = var.service_environment[k] }]
+    # API keys from Secrets Manager (secrets.tf), resolved by ECS at task start: never plain env.
+    secrets = local.container_secrets
 
     logConfiguration = {
       logDriver = "awslogs"
@@ -145,5 +147,6 @@ resource "aws_ecs_service" "this" {
     aws_lb_listener.http,
     aws_lb_listener.https,
     aws_iam_role_policy.execution,
+    aws_iam_role_policy.read_api_keys,
   ]
 }

@@ -34,7 +34,10 @@ def bentoml_serve(bento_home: Path, log_path: Path, **settings: str) -> Iterator
             _wait_ready(url, proc, log_path)
             yield url
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+            # The server may have exited already (say, a model missing): its error must not be
+            # replaced by a ProcessLookupError from stopping it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

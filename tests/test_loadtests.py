@@ -146,6 +146,13 @@ def test_an_earlier_run_can_be_judged_again(tmp_path):
     assert "- /classify: p95 68 ms > 60 ms" in (out / "summary.md").read_text()
 
 
+def test_a_run_that_cannot_start_exits_2(tmp_path, monkeypatch, capsys):
+    # An empty store: `bentoml serve` exits at once, and its error (not a broken gate) is reported.
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "empty-store"))
+    assert run.main(["--serve", "--out", str(tmp_path / "report")]) == 2
+    assert "bentoml serve did not become ready" in capsys.readouterr().err
+
+
 def test_throughput_gate_and_unchecked_endpoints():
     recorded = requests("/classify", [100] * 10)
     broken = judge(recorded, Gates(0.0, {"/classify": 1000, "/generate": 1000}, min_rps=10_000,
@@ -292,3 +299,13 @@ def test_the_autoscaling_default_is_the_documented_capacity():
     readme = (REPO / "README.md").read_text()
     assert f"so `requests_per_target = {default}`" in readme
     assert f"`requests_per_target`, {default} by default" in readme
+
+
+def test_side_by_side_ratios():
+    from loadtests.bench_side_by_side import Row, ratio_rows
+
+    rows = [Row("demo", 4, "(b) service, adaptive batching", "4", 8, 0, 2.0, 1, 1, 50),
+            Row("demo", 4, "(c) service, batching off", "4", 8, 0, 0.5, 1, 1, 50),
+            Row("demo", 4, "(d) one blocking generate per request", "4", 8, 1, 1.0, 1, 1, 50),
+            Row("demo", 4, "(a) in-process transformers", "batch 8 (best)", 8, 0, 4.0, 1, 1, 50)]
+    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | 2.00 | 0.50 | 4.00 |"
