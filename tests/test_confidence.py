@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +23,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_demo_models.
 def _build_module():
     spec = importlib.util.spec_from_file_location("make_demo_models", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
 
@@ -82,10 +84,10 @@ HELD_OUT_TEXTS = 40
 
 @pytest.fixture(scope="module")
 def held_out_sentences():
-    """Template sentences the calibration did not use, and real sentences from the held-out
-    real pairs (used by nothing at build time)."""
+    """Held-out template sentences the calibration did not use, and real sentences from the
+    held-out real pairs (used by nothing at build time)."""
     build = _build_module()
-    templates = [src for src, _ in build_corpus(0).heldout_templates[build.CALIBRATION_TEXTS:]]
+    templates = [src for src, _ in build_corpus(0).heldout_combinations[build.CALIBRATION_TEXTS:]]
     _, real_heldout = build.real_pairs_split()
     real = build.real_sentences(real_heldout, HELD_OUT_TEXTS)
     return templates[:HELD_OUT_TEXTS], real

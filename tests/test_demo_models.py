@@ -256,6 +256,7 @@ def _build_module():
 
     spec = importlib.util.spec_from_file_location("make_demo_models", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
 
