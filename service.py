@@ -13,6 +13,8 @@ the chunker uses the `tokenizers` library, so this process never loads torch.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pls_core.chunking import Chunker
+from pls_core.confidence import assess
 from pls_core.config import load_config
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
@@ -45,6 +48,21 @@ CONFIG = load_config()
 require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
 PLAIN_THRESHOLD = 0.5
 UI_DIR = Path(__file__).resolve().parent / "ui"
+logger = logging.getLogger("bentoml.pls.service")
+
+
+def confidence_threshold(model_folder: Path) -> float | None:
+    """PLS_CONFIDENCE_THRESHOLD, or the threshold calibrated into the model's metrics.json;
+    None when neither gives one (a model built without calibration: nothing is flagged)."""
+    if CONFIG.confidence_threshold is not None:
+        return CONFIG.confidence_threshold
+    try:
+        metrics = json.loads((model_folder / "metrics.json").read_text())
+        return float(metrics["confidence"]["threshold"])
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.warning("the simplifier model records no calibrated confidence threshold and "
+                       "PLS_CONFIDENCE_THRESHOLD is `model`: no summary will be marked low_confidence")
+        return None
 
 
 class ChunkFailed(Exception):
@@ -90,6 +108,7 @@ class PLSService:
 
     def __init__(self) -> None:
         self.chunker = Chunker.from_model_folder(self.simplifier_model.path)
+        self.confidence_threshold = confidence_threshold(Path(self.simplifier_model.path))
         load_syllable_dictionary()  # now, not in the first request
 
     async def _simplify(self, text: str, max_length: int, num_beams: int) -> GenerateResponse:
@@ -102,12 +121,18 @@ class PLSService:
         if failed:
             number, error = failed[0]
             raise ChunkFailed(f"chunk {number} of {len(chunks)} could not be simplified: {error}")
+        assessment = assess([r.mean_logprob for r in results], [r.tokens_output for r in results],
+                            self.confidence_threshold)
         return GenerateResponse(
             generated_pls=" ".join(result.text for result in results),
             generation_time=round(time.perf_counter() - started, 4),
             num_chunks=len(chunks),
             tokens_input=sum(result.tokens_input for result in results),
             tokens_output=sum(result.tokens_output for result in results),
+            confidence=assessment.confidence,
+            chunk_confidences=assessment.chunk_confidences,
+            low_confidence=assessment.low_confidence,
+            low_confidence_reason=assessment.reason,
         )
 
     @staticmethod
@@ -162,12 +187,8 @@ class PLSService:
             return self._failure(error)
         metrics = await asyncio.to_thread(evaluation_metrics, technical_text, generated.generated_pls, reference_pls)
         return GenerateWithMetricsResponse(
-            generated_pls=generated.generated_pls,
             metrics=EvaluateResponse(**metrics),
-            generation_time=generated.generation_time,
-            num_chunks=generated.num_chunks,
-            tokens_input=generated.tokens_input,
-            tokens_output=generated.tokens_output,
+            **generated.model_dump(exclude={"skipped"}),
         )
 
     async def health(self) -> HealthResponse:

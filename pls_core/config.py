@@ -61,6 +61,10 @@ SETTINGS: dict[str, Setting] = {
         "PLS_GENERATION_TOKEN_BUDGET", "16384",
         "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
         "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
+    "confidence_threshold": Setting(
+        "PLS_CONFIDENCE_THRESHOLD", "model",
+        "Summaries whose confidence (per chunk, 0-1) is below this are marked `low_confidence`; "
+        "`model` = the threshold calibrated into the model's metrics.json (none there: nothing is marked)"),
     # Access control and request limits (pls_core/http_guard.py).
     "api_keys": Setting("PLS_API_KEYS", "",
                         "Comma-separated API keys (16+ characters each); set = every endpoint except the "
@@ -126,11 +130,24 @@ class Config:
     min_text_chars: int
     cors_origins: tuple[str, ...]
     generation_token_budget: int
+    confidence_threshold: float | None  # None: take the model's calibrated threshold
     api_keys: tuple[str, ...] = field(repr=False)  # secrets: never in a log line or traceback
     api_keys_file: str
     max_body_bytes: int
     max_inflight_generations: int
     retry_after_s: int
+
+
+def _parse_threshold(env: str, raw: str) -> float | None:
+    if raw == "model":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{env}={raw!r} must be `model` or a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{env}={value} is outside 0..1")
+    return value
 
 
 MIN_API_KEY_CHARS = 16
@@ -165,6 +182,8 @@ def _parse(name: str, raw: str) -> object:
         return value
     if name == "cors_origins":
         return _parse_origins(env, raw)
+    if name == "confidence_threshold":
+        return _parse_threshold(env, raw)
     if name == "api_keys":
         return parse_api_keys(env, raw)
     if name == "api_keys_file":

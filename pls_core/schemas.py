@@ -74,6 +74,12 @@ class GenerateRequest(_Strict):
     skip_if_plain: bool = Field(False, description="Return text the classifier judges plain unchanged")
 
 
+CONFIDENCE_HELP = ("How sure the model is of its output, 0-1: the geometric mean of the probabilities it gave "
+                   "to the tokens it generated, over all chunks; null when nothing was generated")
+LOW_CONFIDENCE_HELP = ("True when a chunk's confidence is below the model's calibrated threshold "
+                       "(PLS_CONFIDENCE_THRESHOLD): the summary is probably unreliable")
+
+
 class GenerateResponse(BaseModel):
     generated_pls: str
     generation_time: float = Field(description="Seconds spent in the model")
@@ -81,6 +87,10 @@ class GenerateResponse(BaseModel):
     tokens_input: int = Field(description="Tokens the model read: per chunk the task prefix, the chunk and EOS, summed")
     tokens_output: int = Field(description="Tokens the model generated: per chunk up to and including EOS, summed")
     skipped: bool = False
+    confidence: float | None = Field(None, description=CONFIDENCE_HELP)
+    chunk_confidences: list[float] = Field(default_factory=list, description="The confidence of each chunk, in order")
+    low_confidence: bool = Field(False, description=LOW_CONFIDENCE_HELP)
+    low_confidence_reason: str | None = Field(None, description="Why the summary is marked unreliable, in plain words")
 
 
 class ClassifyRequest(_Strict):
@@ -130,6 +140,10 @@ class GenerateWithMetricsResponse(BaseModel):
     num_chunks: int
     tokens_input: int
     tokens_output: int
+    confidence: float | None = Field(None, description=CONFIDENCE_HELP)
+    chunk_confidences: list[float] = Field(default_factory=list, description="The confidence of each chunk, in order")
+    low_confidence: bool = Field(False, description=LOW_CONFIDENCE_HELP)
+    low_confidence_reason: str | None = Field(None, description="Why the summary is marked unreliable, in plain words")
 
 
 class HealthResponse(BaseModel):
@@ -151,4 +165,5 @@ class SimplifyResult(BaseModel):
     text: str
     tokens_input: int
     tokens_output: int
+    mean_logprob: float = Field(0.0, description="Mean log-probability of the generated tokens (pls_core.confidence)")
     error: str | None = Field(None, description="Why this job failed; the other jobs of its batch are unaffected")

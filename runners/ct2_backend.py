@@ -13,25 +13,16 @@ than transformers in float32 at the same batch (see the README's backend section
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from pls_core.model_layout import TASK_PREFIX
+from runners.transformers_backend import Generation  # one result type for both backends
 
 logger = logging.getLogger("bentoml.pls.ct2")
 
 # The folder inside the simplifier's BentoML model that scripts/convert_ct2.py writes (the same
 # name is there; tests/test_ct2.py checks the two agree).
 CT2_SUBDIR = "ctranslate2"
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One text's output and what it cost (the same fields as the transformers backend's)."""
-
-    text: str
-    tokens_input: int
-    tokens_output: int
 
 
 def compute_type_for(setting: str, device: str) -> str:
@@ -109,11 +100,29 @@ class CTranslate2Backend:
             max_input_length=0,  # already truncated by the tokenizer, like transformers'
             **self.decoding,
         )
+        hypotheses = [result.hypotheses[0] for result in results]
+        mean_logprobs = self._mean_logprobs(input_ids, hypotheses)
         generations = []
-        for ids, result in zip(input_ids, results):
-            output = self.tokenizer.convert_tokens_to_ids(result.hypotheses[0])
+        for ids, hypothesis, mean_logprob in zip(input_ids, hypotheses, mean_logprobs):
+            output = self.tokenizer.convert_tokens_to_ids(hypothesis)
             # return_end_token keeps the EOS that ended the hypothesis, so its length is the
             # tokens generated up to and including the first EOS.
             text = self.tokenizer.decode(output, skip_special_tokens=True).strip()
-            generations.append(Generation(text=text, tokens_input=len(ids), tokens_output=len(output)))
+            generations.append(Generation(text=text, tokens_input=len(ids), tokens_output=len(output),
+                                          mean_logprob=mean_logprob))
         return generations
+
+    def _mean_logprobs(self, input_ids: list[list[int]], hypotheses: list[list[str]]) -> list[float]:
+        """Each hypothesis's mean token log-probability, scored like the transformers backend:
+        the chosen output as decoder input, EOS included where it was generated."""
+        eos = self.tokenizer.eos_token
+        ended = [bool(h) and h[-1] == eos for h in hypotheses]
+        # score_batch appends EOS to each target and scores it too.
+        targets = [h[:-1] if end else h for h, end in zip(hypotheses, ended)]
+        scored = self.translator.score_batch(
+            [self.tokenizer.convert_ids_to_tokens(ids) for ids in input_ids], targets, max_input_length=0)
+        means = []
+        for result, end in zip(scored, ended):
+            logprobs = result.log_probs if end else result.log_probs[:-1]  # not an EOS never made
+            means.append(sum(logprobs) / max(1, len(logprobs)))
+        return means

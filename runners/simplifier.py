@@ -112,7 +112,7 @@ def _result(outcome) -> SimplifyResult:
         return SimplifyResult(text="", tokens_input=0, tokens_output=0,
                               error=f"{type(outcome).__name__}: {outcome}")
     return SimplifyResult(text=outcome.text, tokens_input=outcome.tokens_input,
-                          tokens_output=outcome.tokens_output)
+                          tokens_output=outcome.tokens_output, mean_logprob=outcome.mean_logprob)
 
 
 def make_backend(model_path: str, device: str, threads: int):

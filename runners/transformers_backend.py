@@ -18,12 +18,15 @@ class Generation:
 
     `tokens_input`: tokens the encoder saw (task prefix + text + EOS, no padding);
     `tokens_output`: tokens generated up to and including the first EOS (not the decoder start
-    token, never padding), so a row's count does not depend on the other rows of its batch.
+    token, never padding), so a row's count does not depend on the other rows of its batch;
+    `mean_logprob`: the mean log-probability the model gives to those tokens, scored with the
+    chosen output as decoder input (no decoding penalties), for pls_core.confidence.
     """
 
     text: str
     tokens_input: int
     tokens_output: int
+    mean_logprob: float
 
 
 def count_until_eos(row: list[int], eos_id: int) -> int:
@@ -36,6 +39,10 @@ def count_until_eos(row: list[int], eos_id: int) -> int:
         return row.index(eos_id) + 1
     except ValueError:
         return len(row)
+
+
+# Rows scored together when computing mean log-probabilities (see _mean_logprobs).
+_SCORING_ROWS = 4
 
 
 class TransformersBackend:
@@ -74,12 +81,34 @@ class TransformersBackend:
                 # earlier service did; greedy search has no such choice.
                 early_stopping=True if num_beams > 1 else False,
             )
-        input_counts = encoded["attention_mask"].sum(dim=1).tolist()
-        # Column 0 is the decoder start token, which the model did not generate.
-        rows = output_ids[:, 1:].tolist()
+            input_counts = encoded["attention_mask"].sum(dim=1).tolist()
+            # Column 0 is the decoder start token, which the model did not generate.
+            rows = output_ids[:, 1:].tolist()
+            output_counts = [count_until_eos(row, self.eos_id) for row in rows]
+            mean_logprobs = self._mean_logprobs(encoded, output_ids, output_counts)
         results = []
-        for row, n_in in zip(rows, input_counts):
-            n_out = count_until_eos(row, self.eos_id)
+        for row, n_in, n_out, mean_logprob in zip(rows, input_counts, output_counts, mean_logprobs):
             text = self.tokenizer.decode(row[:n_out], skip_special_tokens=True).strip()
-            results.append(Generation(text=text, tokens_input=int(n_in), tokens_output=n_out))
+            results.append(Generation(text=text, tokens_input=int(n_in), tokens_output=n_out,
+                                      mean_logprob=mean_logprob))
         return results
+
+    def _mean_logprobs(self, encoded, output_ids, output_counts: list[int]) -> list[float]:
+        """Each row's mean log-probability of its generated tokens (up to its first EOS), from
+        one decoder pass over the chosen outputs. Rows go in small groups: the vocabulary-wide
+        log-softmax of a whole batch of a large model would cost as much memory as generation."""
+        import torch
+
+        means: list[float] = []
+        for start in range(0, output_ids.shape[0], _SCORING_ROWS):
+            rows = slice(start, start + _SCORING_ROWS)
+            logits = self.model(
+                input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
+                decoder_input_ids=output_ids[rows, :-1],
+            ).logits
+            chosen = output_ids[rows, 1:]
+            logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
+            for offset, row_logprobs in enumerate(logprobs.tolist()):
+                n_out = max(1, output_counts[start + offset])
+                means.append(sum(row_logprobs[:n_out]) / n_out)
+        return means

@@ -245,3 +245,48 @@ def test_bad_arguments_exit_with_a_message(tmp_path, case):
     assert "error" in result.stderr.lower()
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "models").exists()
+
+
+# ----------------------------------------------------------------------------- real text
+
+
+def _build_module():
+    """scripts/make_demo_models.py as a module, for its real-data split."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_demo_models", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_sample_ships_with_its_licence_and_a_fixed_split():
+    build = _build_module()
+    folder = build.REAL_CORPUS_DIR
+    assert (folder / "LICENSE.md").read_text().startswith("Attribution 4.0 International")
+    assert "Devaraj" in (folder / "README.md").read_text()
+    train, heldout = build.real_pairs_split()
+    assert len(heldout) == build.HELDOUT_REAL_PAIRS and len(train) >= 300
+    assert not set(train) & set(heldout)
+    assert build.real_pairs_split() == (train, heldout)  # the same split every time
+
+
+def test_classifier_judges_held_out_real_text(demo_models):
+    """The full demo classifier on real abstracts vs their real summaries it never saw."""
+    import joblib
+
+    build = _build_module()
+    folder = demo_models / CLASSIFIER_DIRNAME
+    classifier = joblib.load(folder / "classifier.pkl")
+    vectorizer = joblib.load(folder / "vectorizer.pkl")
+    _, heldout = build.real_pairs_split()
+    real_accuracy = build.classifier_accuracy(classifier, vectorizer, heldout)
+    assert real_accuracy >= 0.90
+    corpus = demo_corpus.build_corpus(0, per_template=150, n_freeform=6000)
+    generated = corpus.heldout_combinations + corpus.heldout_templates + corpus.heldout_freeform
+    assert build.classifier_accuracy(classifier, vectorizer, generated) >= 0.95
+    recorded = json.loads((folder / "metrics.json").read_text())
+    assert recorded["real_heldout_accuracy"] == real_accuracy
+    assert recorded["real_heldout_texts"] == 2 * len(heldout)
+    assert recorded["heldout_accuracy"] >= 0.95
