@@ -345,6 +345,14 @@ seq 1 "$LOAD" | xargs -P 4 -I{} sh -c '
             -d "{\"text\": \"Request {}: take one tablet each morning with food.\"}" "$0/classify"
     fi' "$URL" || fail "a request under load failed"
 LOAD_S=$(elapsed "$t0" "$(now)")
+# Ten beams over a text of several chunks: the memory sub-batches keep it inside the 4 GB limit.
+WIDE=$("$PY" -c 'import json; print(json.dumps({"technical_text": " ".join(
+    f"Patient {i} had a myocardial infarction and was given anticoagulants orally." for i in range(160)),
+    "num_beams": 10}))')
+WIDE_ANSWER=$(post /generate "$WIDE") || fail "/generate with num_beams=10 over several chunks failed (memory limit?)"
+WIDE_CHUNKS=$("$PY" -c 'import json, sys; a = json.loads(sys.argv[1]); print(a["num_chunks"] if a.get("generated_pls") else 0)' "$WIDE_ANSWER")
+[[ "$WIDE_CHUNKS" -ge 3 ]] || fail "/generate with num_beams=10 should span 3+ chunks: $WIDE_ANSWER"
+say "/generate, 10 beams -> $WIDE_CHUNKS chunks"
 sleep 1
 kill "$STATS_PID" 2>/dev/null || true
 wait "$STATS_PID" 2>/dev/null || true
