@@ -3,7 +3,6 @@ the served model telling template sentences from real abstract sentences it cann
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -16,16 +15,10 @@ import pytest
 from pls_core.confidence import assess, calibrate, chunk_confidence, roc_auc
 from pls_core.demo_corpus import build_corpus
 from pls_core.model_layout import SIMPLIFIER_DIRNAME
+from tests.demo_build import demo_build_module
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_demo_models.py"
 
 
-def _build_module():
-    spec = importlib.util.spec_from_file_location("make_demo_models", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- pure logic -----------------------------------------------------------------------------
@@ -86,7 +79,7 @@ HELD_OUT_TEXTS = 40
 def held_out_sentences():
     """Held-out template sentences the calibration did not use, and real sentences from the
     held-out real pairs (used by nothing at build time)."""
-    build = _build_module()
+    build = demo_build_module()
     templates = [src for src, _ in build_corpus(0).heldout_combinations[build.CALIBRATION_TEXTS:]]
     _, real_heldout = build.real_pairs_split()
     real = build.real_sentences(real_heldout, HELD_OUT_TEXTS)

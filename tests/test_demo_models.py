@@ -27,6 +27,7 @@ from pls_core.model_layout import (
     missing_classifier_files,
     missing_simplifier_files,
 )
+from tests.demo_build import demo_build_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "make_demo_models.py"
@@ -250,19 +251,8 @@ def test_bad_arguments_exit_with_a_message(tmp_path, case):
 # ----------------------------------------------------------------------------- real text
 
 
-def _build_module():
-    """scripts/make_demo_models.py as a module, for its real-data split."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_demo_models", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_real_sample_ships_with_its_licence_and_a_fixed_split():
-    build = _build_module()
+    build = demo_build_module()
     folder = build.REAL_CORPUS_DIR
     assert (folder / "LICENSE.md").read_text().startswith("Attribution 4.0 International")
     assert "Devaraj" in (folder / "README.md").read_text()
@@ -276,7 +266,7 @@ def test_classifier_judges_held_out_real_text(demo_models):
     """The full demo classifier on real abstracts vs their real summaries it never saw."""
     import joblib
 
-    build = _build_module()
+    build = demo_build_module()
     folder = demo_models / CLASSIFIER_DIRNAME
     classifier = joblib.load(folder / "classifier.pkl")
     vectorizer = joblib.load(folder / "vectorizer.pkl")
