@@ -222,7 +222,7 @@ if CONFIG.cors_origins:
     )
 
 # A failure between services reaches clients as 503 + Retry-After, never as a bare 500.
-PLSService.add_asgi_middleware(RetryAfterOn503)
+PLSService.add_asgi_middleware(RetryAfterOn503, retry_after_s=CONFIG.retry_after_s)
 
 # Added after CORS, so CORS stays outside: browsers' preflight requests need no key, and a 401
 # still carries the CORS headers the page needs to read it.
