@@ -48,7 +48,7 @@ data "aws_iam_policy_document" "read_api_keys" {
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+        values   = ["secretsmanager.${local.region}.${local.dns_suffix}"]
       }
     }
   }
