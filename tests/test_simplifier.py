@@ -45,7 +45,11 @@ def test_count_until_eos_stops_at_the_first_eos_and_ignores_padding():
 def test_counts_and_text_of_a_job_do_not_depend_on_its_batch(backend, others, num_beams):
     alone = backend.generate([PROBE], 256, num_beams)[0]
     batched = backend.generate(others[:8] + [PROBE] + others[8:], 256, num_beams)[8]
-    assert batched == alone
+    assert (batched.text, batched.tokens_input, batched.tokens_output) == \
+        (alone.text, alone.tokens_input, alone.tokens_output)
+    # Padding changes only the order of float sums: the score agrees far below the 4 decimals
+    # the API reports.
+    assert batched.mean_logprob == pytest.approx(alone.mean_logprob, abs=1e-5)
     # The output is "The patient had a heart attack." and EOS: a handful of tokens, not the
     # longest row's length.
     assert alone.tokens_output == len(backend.tokenizer(alone.text).input_ids)
