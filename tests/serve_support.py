@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +21,25 @@ REPO = Path(__file__).resolve().parent.parent
 BENTOML = Path(sys.executable).parent / "bentoml"
 
 
+def server_home(bento_home: Path) -> Path:
+    """A BentoML home of its own for one server, sharing `bento_home`'s model store.
+
+    Every `bentoml serve` empties <BENTOML_HOME>/prometheus_multiproc_dir when it starts, so a
+    second server on the same home wipes the first one's metric files and the first one's
+    /metrics stops counting. Only the store is shared."""
+    home = Path(tempfile.mkdtemp(prefix="bentoml-server-home-"))
+    for shared in ("models", "bentos"):
+        (bento_home / shared).mkdir(parents=True, exist_ok=True)
+        (home / shared).symlink_to(bento_home / shared, target_is_directory=True)
+    return home
+
+
 @contextlib.contextmanager
 def bentoml_serve(bento_home: Path, log_path: Path, **settings: str) -> Iterator[str]:
     """Run `bentoml serve` from the repo root on a free 127.0.0.1 port; yield its base URL."""
     port = free_port()
-    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true", **settings}
+    home = server_home(bento_home)
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **settings}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(BENTOML), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -43,6 +59,7 @@ def bentoml_serve(bento_home: Path, log_path: Path, **settings: str) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            shutil.rmtree(home, ignore_errors=True)  # the links only; the store stays
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.moto_support import free_port
-from tests.serve_support import BENTOML, REPO, _wait_ready
+from tests.serve_support import BENTOML, REPO, _wait_ready, server_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def faulty_server(bento_home, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("faulty") / "bentoml.log"
-    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true",
+    env = {**os.environ, "BENTOML_HOME": str(server_home(bento_home)), "BENTOML_DO_NOT_TRACK": "true",
            "PLS_MAX_LATENCY_MS": "120000"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -50,6 +50,22 @@ def batch_counts(metrics_text: str) -> tuple[float, float]:
     return value(r"_count\{"), value(r'_bucket\{le="1.0"')
 
 
+def settled_batch_counts(client: httpx.Client, before_total: float, timeout_s: float = 60) -> tuple[float, float]:
+    """batch_counts once /metrics shows batches after `before_total`: the runner's figures
+    reach the API's /metrics with a delay, so two reads seconds apart may show the same."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    previous = None
+    while True:
+        counts = batch_counts(client.get("/metrics").text)
+        settled = counts[0] > before_total and counts == previous
+        if settled or time.monotonic() > deadline:
+            return counts
+        previous = counts
+        time.sleep(2)
+
+
 # --- /generate ------------------------------------------------------------------------------
 
 def test_generate_turns_a_technical_term_into_its_plain_form(client):
@@ -121,7 +137,7 @@ def test_concurrent_requests_are_batched_and_all_correct(client, server, heldout
             heavy))
     assert heavy_status == [200] * len(heavy)
 
-    after_total, after_single = batch_counts(client.get("/metrics").text)
+    after_total, after_single = settled_batch_counts(client, before_total)
     batches, single_batches = after_total - before_total, after_single - before_single
     requests = len(pairs) + len(heavy)
     assert batches < requests, f"{requests} concurrent requests ran as as many separate batches"
