@@ -3,41 +3,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.moto_support import free_port
-from tests.serve_support import BENTOML, REPO, _wait_ready, server_home
+from tests.serve_support import bentoml_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
 def faulty_server(bento_home, tmp_path_factory):
-    port = free_port()
     log_path = tmp_path_factory.mktemp("faulty") / "bentoml.log"
-    env = {**os.environ, "BENTOML_HOME": str(server_home(bento_home)), "BENTOML_DO_NOT_TRACK": "true",
-           "PLS_MAX_LATENCY_MS": "120000"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(BENTOML), "serve", "tests.fault_service:PLSService", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, proc, log_path)
-            yield url
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with bentoml_serve(bento_home, log_path, arguments=("serve", "tests.fault_service:PLSService"),
+                       PLS_MAX_LATENCY_MS="120000") as url:
+        yield url
 
 
 def test_one_failing_job_fails_only_its_own_request(faulty_server):

@@ -17,12 +17,10 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -30,7 +28,8 @@ import hcl2
 import pytest
 
 from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
-from tests.moto_support import FAKE_CREDENTIALS, free_port, moto_server, wait_for_http
+from tests.moto_support import FAKE_CREDENTIALS, moto_server
+from tests.serve_support import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = REPO / "terraform"
@@ -576,27 +575,9 @@ def test_server_keeps_idle_connections_open_as_long_as_terraform_says(
         terraform_bin, initialised_module, "jsonencode(local.container_command)",
         [f"-var=server_keep_alive_timeout={keep_alive}", "-var=alb_idle_timeout=130"])))
     assert command[0] == "serve", command  # the image's entrypoint runs `bentoml serve <options> <bento>`
-    port = free_port()
-    bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "BENTOML_HOME": str(bento_home), "BENTOML_DO_NOT_TRACK": "true"}
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(bentoml), *command, "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for_http(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout_s=300, proc=proc)
-            deadline = time.monotonic() + 300
-            while urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=5).status != 200:
-                assert time.monotonic() < deadline, "not ready"
-                time.sleep(0.5)
-            closed_after = idle_close_seconds("127.0.0.1", port, limit_s=keep_alive + 30)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with bentoml_serve(bento_home, tmp_path / "serve.log", arguments=tuple(command)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        closed_after = idle_close_seconds("127.0.0.1", port, limit_s=keep_alive + 30)
     print(f"idle connection closed by the server after {closed_after:.1f} s (--timeout-keep-alive {keep_alive})")
     assert closed_after > BENTOML_DEFAULT_KEEP_ALIVE_S + 2, f"closed after {closed_after:.1f} s: the option was lost"
     assert abs(closed_after - keep_alive) < 2.5, f"closed after {closed_after:.1f} s, not {keep_alive} s"
