@@ -65,11 +65,16 @@ def moto_server(
         wait_for_http(url + "/moto-api/", timeout_s=60, proc=proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if log_path:
             log.close()
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 10) -> None:
+    """Terminate a server started by a test, killing it if it does not stop in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.moto_support import free_port, wait_for_http
+from tests.moto_support import free_port, stop_process, wait_for_http
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -42,12 +42,7 @@ def local_registry(workdir: Path) -> Iterator[str]:
             wait_for_http(f"http://127.0.0.1:{port}/v2/", timeout_s=30, proc=proc)
             yield f"127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def registry_tags(registry: str, repository: str) -> list[str]:
