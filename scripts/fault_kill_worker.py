@@ -20,6 +20,8 @@ from collections import Counter
 
 import httpx
 
+from overload_probe import header, positive  # scripts/ is on sys.path when run as a script
+
 BODY = {"technical_text": "Patients with hypertension were randomised to diuretics or placebo for a year.",
         "max_length": 50, "num_beams": 1}
 
@@ -36,14 +38,14 @@ def runner_pid(serve_pid: int, service_name: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--serve-pid", type=int, required=True)
+    parser.add_argument("--serve-pid", type=positive(int), required=True)
     parser.add_argument("--service-name", default="pls-simplifier-runner")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--before-s", type=float, default=5.0)
-    parser.add_argument("--after-s", type=float, default=30.0)
-    parser.add_argument("--header", action="append", default=[], help="NAME:VALUE, e.g. X-API-Key:...")
+    parser.add_argument("--clients", type=positive(int), default=4)
+    parser.add_argument("--before-s", type=positive(float), default=5.0)
+    parser.add_argument("--after-s", type=positive(float), default=30.0)
+    parser.add_argument("--header", type=header, action="append", default=[], help="NAME:VALUE, e.g. X-API-Key:...")
     args = parser.parse_args()
-    headers = dict(h.split(":", 1) for h in args.header)
+    headers = dict(args.header)
 
     results: list[tuple[float, float, int]] = []  # (start, end, status)
     ready: list[tuple[float, int]] = []

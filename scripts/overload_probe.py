@@ -68,15 +68,36 @@ def recovery(url: str, headers: dict, limit_s: float = 120) -> float | None:
     return None
 
 
+def header(value: str) -> tuple[str, str]:
+    """argparse type of --header: NAME:VALUE."""
+    name, colon, content = value.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} is not NAME:VALUE (e.g. X-API-Key:KEY)")
+    return name.strip(), content.strip()
+
+
+def positive(kind):
+    """argparse type: a number of `kind` above zero."""
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"{value} must be above zero")
+        return number
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=256)
-    parser.add_argument("--timeout-s", type=float, default=180)
-    parser.add_argument("--header", action="append", default=[], help="NAME:VALUE")
+    parser.add_argument("--clients", type=positive(int), default=64)
+    parser.add_argument("--requests", type=positive(int), default=256)
+    parser.add_argument("--timeout-s", type=positive(float), default=180)
+    parser.add_argument("--header", type=header, action="append", default=[], help="NAME:VALUE")
     args = parser.parse_args()
-    headers = dict(h.split(":", 1) for h in args.header)
+    headers = dict(args.header)
 
     started = time.monotonic()
     results = asyncio.run(burst(args.url, args.clients, args.requests, headers, args.timeout_s))

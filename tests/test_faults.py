@@ -58,3 +58,15 @@ def test_serve_without_the_models_fails_at_once_naming_the_tag_and_the_import_co
     assert "model pls-simplifier:latest, pls-classifier:latest is not in the BentoML store" in output
     assert "python scripts/import_models.py" in output
     assert "No cloud context" not in output
+
+
+@pytest.mark.parametrize("script, arguments, message", [
+    ("overload_probe.py", ["--url", "http://127.0.0.1:9", "--header", "no-colon"], "is not NAME:VALUE"),
+    ("overload_probe.py", ["--url", "http://127.0.0.1:9", "--clients", "0"], "must be above zero"),
+    ("fault_kill_worker.py", ["--url", "http://127.0.0.1:9", "--serve-pid", "x"], "is not a number"),
+])
+def test_probe_scripts_refuse_bad_arguments_clearly(script: str, arguments: list[str], message: str) -> None:
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    result = subprocess.run([sys.executable, str(scripts / script), *arguments],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
