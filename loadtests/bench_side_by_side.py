@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Side by side, in one run, on the same model, inputs and output lengths:
 
-  (a) transformers `generate` in-process at its best batch size: the ceiling on this CPU;
+  (a) transformers `generate` in-process at its best batch size: the ceiling on this CPU; with
+      the CTranslate2 backend also (a') CTranslate2 in-process at its best batch, the ceiling
+      of the service's own engine;
   (b) the BentoML service with adaptive batching (PLS_MAX_BATCH_SIZE, default 16);
   (c) the BentoML service with batching off (PLS_MAX_BATCH_SIZE=1);
   (d) one blocking `generate` per request in a tiny starlette server, as the users' earlier
@@ -18,7 +20,8 @@ Equal work: the model's generation config gets min_new_tokens = --output-tokens,
 comes early and every variant generates the same number of tokens (the table shows it).
 The backend setting (PLS_SIMPLIFIER_BACKEND, or --backend) applies to (b) and (c); (a) and (d)
 stay plain transformers as the reference. Throughput counts successful answers only; failures
-are counted and shown, never dropped.
+are counted and shown, never dropped. For (b) and (c) the table also shows the peak resident
+memory of the whole server (all its processes), sampled every 0.2 s while the level ran.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +48,7 @@ import httpx
 
 from loadtests.checks import load_texts
 from loadtests.report import percentile
+from pls_core.config import SETTINGS
 from tests.moto_support import free_port
 from tests.serve_support import bentoml_serve
 
@@ -64,6 +69,7 @@ class Row:
     p50_s: float
     p95_s: float
     tokens_out: float  # generated tokens per request, mean
+    peak_rss_mib: float = float("nan")  # the server's processes together, (b) and (c) only
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -143,8 +149,48 @@ def closed_loop(send, texts: list[str], users: int, requests: int) -> tuple[list
     return latencies, failures, tokens
 
 
+class PeakMemory:
+    """Samples the resident memory of a server and all its child processes in a thread."""
+
+    def __init__(self, port: int | None) -> None:
+        import psutil
+
+        self.root = None
+        if port is not None:
+            self.root = next((proc for proc in psutil.process_iter(["cmdline"])
+                              if "serve" in (proc.info["cmdline"] or [])
+                              and str(port) in (proc.info["cmdline"] or [])), None)
+        self.peak = float("nan")
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                procs = [self.root, *self.root.children(recursive=True)]
+                total = sum(proc.memory_info().rss for proc in procs) / 2**20
+                self.peak = total if self.peak != self.peak else max(self.peak, total)
+            self._stop.wait(0.2)
+
+    @contextlib.contextmanager
+    def level(self) -> Iterator[None]:
+        self.peak = float("nan")
+        if self.root is None:
+            yield
+            return
+        self._stop.clear()
+        sampler = threading.Thread(target=self._sample, daemon=True)
+        sampler.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            sampler.join()
+
+
 def measure_http(model: str, variant: str, url: str, path: str, body, texts: list[str], users: list[int],
-                 beams: int, requests: int, per_user: int) -> list[Row]:
+                 beams: int, requests: int, per_user: int, memory: PeakMemory | None = None) -> list[Row]:
     client = httpx.Client(base_url=url, timeout=600, limits=httpx.Limits(max_connections=64))
 
     def send(text: str) -> tuple[bool, int]:
@@ -158,12 +204,15 @@ def measure_http(model: str, variant: str, url: str, path: str, body, texts: lis
     closed_loop(send, texts, 1, 2)
     closed_loop(send, texts, 4, 4)
     rows = []
+    memory = memory or PeakMemory(None)
     for count in users:
         total = max(requests, per_user * count)
         started = time.perf_counter()
-        latencies, failures, tokens = closed_loop(send, texts, count, total)
+        with memory.level():
+            latencies, failures, tokens = closed_loop(send, texts, count, total)
         rows.append(row(model, beams, variant, str(count), total, failures, time.perf_counter() - started,
                         latencies, tokens))
+        rows[-1].peak_rss_mib = memory.peak
     client.close()
     return rows
 
@@ -232,6 +281,35 @@ def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_to
     return best
 
 
+def in_process_ct2(model: str, model_dir: Path, texts: list[str], beams: int, new_tokens: int,
+                   requests: int) -> Row:
+    """(a'): the service's CTranslate2 backend class in this process, at its best batch size."""
+    from pls_core.resources import torch_threads
+    from runners.ct2_backend import CT2_SUBDIR, CTranslate2Backend
+
+    if not (model_dir / CT2_SUBDIR).is_dir():
+        subprocess.run([sys.executable, "scripts/convert_ct2.py", str(model_dir), str(model_dir / CT2_SUBDIR)],
+                       cwd=REPO, check=True, capture_output=True)
+    engine = CTranslate2Backend(str(model_dir), "cpu", "auto", threads=torch_threads(0, 1))
+    best = None
+    for batch in IN_PROCESS_BATCHES:
+        batches = max(1, requests // batch)
+        latencies, tokens = [], []
+        started = time.perf_counter()
+        for index in range(batches):
+            chunk = [texts[(index * batch + k) % len(texts)] for k in range(batch)]
+            begun = time.perf_counter()
+            generations = engine.generate(chunk, new_tokens, beams)
+            latencies += [time.perf_counter() - begun] * batch
+            tokens += [generation.tokens_output for generation in generations]
+        result = row(model, beams, f"(a') in-process ctranslate2 {engine.compute_type}", f"batch {batch}",
+                     batches * batch, 0, time.perf_counter() - started, latencies, tokens)
+        if best is None or result.rps > best.rps:
+            best = result
+    best.users += " (best)"
+    return best
+
+
 # --- the run ----------------------------------------------------------------------------------------
 def show(rows: list[Row]) -> list[Row]:
     for measured in rows:
@@ -247,16 +325,16 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
     def service_body(beams):
         return lambda text: {"technical_text": text, "max_length": args.output_tokens, "num_beams": beams}
 
-    backend = {"PLS_SIMPLIFIER_BACKEND": args.backend} if args.backend else {}
-    label = f" [{args.backend}]" if args.backend else ""
+    label = f" [{args.backend}]"
     for variant, batch in ((f"(b) service, adaptive batching{label}", str(args.batch_size)),
                            (f"(c) service, batching off{label}", "1")):
         log = scratch / f"{model}-{batch}.log"
         with bentoml_serve(home, log, PLS_MAX_BATCH_SIZE=batch, PLS_MAX_LATENCY_MS="300000",
-                           PLS_REQUEST_TIMEOUT_S="600", **backend) as url:
+                           PLS_REQUEST_TIMEOUT_S="600", PLS_SIMPLIFIER_BACKEND=args.backend) as url:
+            memory = PeakMemory(int(url.rsplit(":", 1)[1]))
             for beams in args.beams:
                 measured = measure_http(model, variant, url, "/generate", service_body(beams), texts,
-                                        args.users, beams, args.requests, args.per_user)
+                                        args.users, beams, args.requests, args.per_user, memory)
                 rows += show(measured)
     # The service's own output length per request is what (a) and (d) must match.
     served = [r.tokens_out for r in rows if r.tokens_out == r.tokens_out]
@@ -269,31 +347,38 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
                                       texts, args.users, beams, args.requests, args.per_user))
     for beams in args.beams:
         rows += show([in_process(model, simplifier, texts, beams, new_tokens, args.requests)])
+        if args.backend == "ctranslate2":
+            rows += show([in_process_ct2(model, simplifier, texts, beams, new_tokens, args.requests)])
     return rows
 
 
 def ratio_rows(rows: list[Row]) -> list[str]:
-    lines = ["| model | beams | users | (b) req/s | (d) req/s | (a) best req/s | (b)/(d) | (b)/(a) | (b)/(c) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | beams | users | (b) req/s | (d) req/s | (a) best req/s | (a') best req/s | (b)/(d) "
+             "| (b)/(a) | (b)/(a') | (b)/(c) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model in dict.fromkeys(r.model for r in rows):
         for beams in dict.fromkeys(r.beams for r in rows):
             pick = lambda prefix, users=None: next((r for r in rows if r.model == model and r.beams == beams
                                                     and r.variant.startswith(prefix)
                                                     and (users is None or r.users == users)), None)
-            ceiling = pick("(a)")
+            ceiling, own = pick("(a)"), pick("(a')")
+            own_rps = own.rps if own else float("nan")
             for b in [r for r in rows if r.model == model and r.beams == beams and r.variant.startswith("(b)")]:
                 c, d = pick("(c)", b.users), pick("(d)", b.users)
                 lines.append(f"| {model} | {beams} | {b.users} | {b.rps:.2f} | {d.rps:.2f} | {ceiling.rps:.2f} | "
-                             f"{b.rps / d.rps:.2f} | {b.rps / ceiling.rps:.2f} | {b.rps / c.rps:.2f} |")
+                             f"{own_rps:.2f} | {b.rps / d.rps:.2f} | {b.rps / ceiling.rps:.2f} | "
+                             f"{b.rps / own_rps:.2f} | {b.rps / c.rps:.2f} |")
     return lines
 
 
 def table(rows: list[Row]) -> list[str]:
-    lines = ["| model | beams | variant | users | requests | failures | req/s | p50 (s) | p95 (s) | tokens out/request |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | beams | variant | users | requests | failures | req/s | p50 (s) | p95 (s) | tokens out/request "
+             "| server peak RSS (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        memory = f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib == r.peak_rss_mib else "-"
         lines.append(f"| {r.model} | {r.beams} | {r.variant} | {r.users} | {r.requests} | {r.failures} | "
-                     f"{r.rps:.2f} | {r.p50_s:.2f} | {r.p95_s:.2f} | {r.tokens_out:.1f} |")
+                     f"{r.rps:.2f} | {r.p50_s:.2f} | {r.p95_s:.2f} | {r.tokens_out:.1f} | {memory} |")
     return lines
 
 
@@ -321,8 +406,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="requests per level (at least --per-user per user)")
     parser.add_argument("--per-user", type=int, default=2, help="least requests per user at each level")
     parser.add_argument("--batch-size", type=int, default=16, help="PLS_MAX_BATCH_SIZE of variant (b)")
-    parser.add_argument("--backend", default=os.environ.get("PLS_SIMPLIFIER_BACKEND"),
-                        help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default)")
+    parser.add_argument("--backend", choices=("ctranslate2", "transformers"),
+                        default=os.environ.get("PLS_SIMPLIFIER_BACKEND") or SETTINGS["simplifier_backend"].default,
+                        help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default); "
+                             "with ctranslate2 the run adds (a'), CTranslate2 in-process")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) and rows (JSON) here")
     # Stopped with SIGTERM (timeout, CI): unwind, so the servers started here are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -308,4 +308,7 @@ def test_side_by_side_ratios():
             Row("demo", 4, "(c) service, batching off", "4", 8, 0, 0.5, 1, 1, 50),
             Row("demo", 4, "(d) one blocking generate per request", "4", 8, 1, 1.0, 1, 1, 50),
             Row("demo", 4, "(a) in-process transformers", "batch 8 (best)", 8, 0, 4.0, 1, 1, 50)]
-    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | 2.00 | 0.50 | 4.00 |"
+    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | nan | 2.00 | 0.50 | nan | 4.00 |"
+    # With the CTranslate2 backend, (a') is the service's own engine in-process.
+    rows.append(Row("demo", 4, "(a') in-process ctranslate2 int8", "batch 16 (best)", 16, 0, 2.5, 1, 1, 50))
+    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | 2.50 | 2.00 | 0.50 | 0.80 | 4.00 |"
