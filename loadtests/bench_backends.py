@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "scripts" / "models"))
 
 from convert_ct2 import CT2_SUBDIR, convert_t5  # noqa: E402
 from pls_core.model_layout import TASK_PREFIX  # noqa: E402
@@ -57,7 +57,7 @@ def input_texts(model_dir: Path, tokens: int, count: int = 32) -> list[str]:
     """`count` texts of `tokens` tokens each (prefix and EOS included), from real abstracts."""
     from transformers import AutoTokenizer
 
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if COCHRANE.is_file():
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--variants", default="transformers,ct2-float32,ct2-int8")
     parser.add_argument("--save-models", type=Path, metavar="DIR",
                         help="only write the model folders (t5_base/ + the demo classifier) into DIR, "
-                             "for `scripts/import_models.py --models-dir DIR` and a load test")
+                             "for `scripts/models/import_models.py --models-dir DIR` and a load test")
     args = parser.parse_args()
     if args.save_models:
         build_model(args.model, args.save_models / "t5_base", args.output_tokens)

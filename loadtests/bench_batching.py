@@ -6,7 +6,7 @@
 Serves the imported models twice from this repo (`PLS_MAX_BATCH_SIZE=16`, then `=1`, which
 turns batching off), and for each measures the median latency of single greedy requests and
 the throughput of 16 concurrent ones. Prints a table with the on/off ratios. The models must be
-in the BentoML store ($BENTOML_HOME): run scripts/import_models.py first.
+in the BentoML store ($BENTOML_HOME): run scripts/models/import_models.py first.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.serve_support import REPO, bentoml_serve
+from loadtests.server import REPO, bentoml_serve
 
 COCHRANE = REPO.parent / "shared" / "data" / "cochrane" / "val.source"
 
@@ -38,7 +38,7 @@ def payloads(kind: str, count: int) -> list[str]:
         if not COCHRANE.is_file():
             raise SystemExit(f"{COCHRANE} not found: use --payload demo")
         return COCHRANE.read_text().splitlines()[:count]
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     return [technical for technical, _ in build_corpus(0).heldout_combinations[:count]]
 

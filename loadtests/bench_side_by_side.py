@@ -49,8 +49,8 @@ import httpx
 from loadtests.checks import load_texts
 from loadtests.report import percentile
 from pls_core.config import SETTINGS
-from tests.moto_support import free_port
-from tests.serve_support import bentoml_serve
+from loadtests.server import free_port
+from loadtests.server import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_MODELS = REPO / "models"
@@ -108,7 +108,7 @@ def prepare(model: str, scratch: Path, output_tokens: int) -> tuple[Path, Path]:
     force_output_length(simplifier, output_tokens)
     home = scratch / model / "bentoml_home"
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    subprocess.run([sys.executable, "scripts/import_models.py", "--models-dir", str(folder)],
+    subprocess.run([sys.executable, "scripts/models/import_models.py", "--models-dir", str(folder)],
                    cwd=REPO, env=env, check=True, capture_output=True)
     return simplifier, home
 
@@ -288,7 +288,7 @@ def in_process_ct2(model: str, model_dir: Path, texts: list[str], beams: int, ne
     from runners.ct2_backend import CT2_SUBDIR, CTranslate2Backend
 
     if not (model_dir / CT2_SUBDIR).is_dir():
-        subprocess.run([sys.executable, "scripts/convert_ct2.py", str(model_dir), str(model_dir / CT2_SUBDIR)],
+        subprocess.run([sys.executable, "scripts/models/convert_ct2.py", str(model_dir), str(model_dir / CT2_SUBDIR)],
                        cwd=REPO, check=True, capture_output=True)
     engine = CTranslate2Backend(str(model_dir), "cpu", "auto", threads=torch_threads(0, 1))
     best = None

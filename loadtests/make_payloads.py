@@ -69,7 +69,7 @@ def demo_token_counter(model_dir: Path):
 
 
 def demo_items(count: int) -> list[dict[str, str]]:
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     pairs = build_corpus(0).heldout_combinations[:count]
     return [{"technical": technical, "plain": plain} for technical, plain in pairs]

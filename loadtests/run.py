@@ -25,7 +25,6 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,7 +125,7 @@ def target(args: argparse.Namespace) -> Iterator[str]:
     if not args.serve:
         yield args.host.rstrip("/")
         return
-    from tests.serve_support import bentoml_serve
+    from loadtests.server import bentoml_serve
 
     home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
     settings = dict(item.split("=", 1) for item in args.serve_env)

@@ -142,7 +142,7 @@ class Chunker:
         if not tokenizer_file.is_file():
             raise FileNotFoundError(
                 f"{tokenizer_file} is missing: import the model again with "
-                "`python scripts/import_models.py`, which writes it from spiece.model")
+                "`python scripts/models/import_models.py`, which writes it from spiece.model")
         max_length = MAX_INPUT_TOKENS
         config_file = folder / "tokenizer_config.json"
         if config_file.is_file():

@@ -1,6 +1,6 @@
 """Check a stored model's files against the sha256 recorded when it was imported.
 
-scripts/import_models.py records `files_sha256` (POSIX relative path -> hex digest) in the
+scripts/models/import_models.py records `files_sha256` (POSIX relative path -> hex digest) in the
 model's metadata. Pickles run code when loaded, so the classifier checks them first: a file
 changed in the store after import stops the service instead of being unpickled.
 """
@@ -31,7 +31,7 @@ def verify_files(folder: str | Path, metadata: dict, names: Iterable[str], tag: 
         expected = recorded.get(name)
         if expected is None:
             raise TamperedModelError(f"model {tag}: no sha256 recorded for {name}; re-import it with "
-                                     "`python scripts/import_models.py`")
+                                     "`python scripts/models/import_models.py`")
         if sha256_of(Path(folder) / name) != expected:
             raise TamperedModelError(f"model {tag}: {name} does not match the sha256 recorded at import; "
                                      "refusing to load it (restore the store or re-import the model)")

@@ -3,7 +3,7 @@
 The same contract as runners/transformers_backend.py: `generate(texts, max_new_tokens,
 num_beams)` returns one `Generation` per text, in order, with token counts of the same meaning
 (`tokens_input`: task prefix + text + EOS; `tokens_output`: generated tokens up to and including
-the first EOS). The converted weights are made by scripts/import_models.py and stored inside the
+the first EOS). The converted weights are made by scripts/models/import_models.py and stored inside the
 BentoML model (`ctranslate2/`), so nothing is converted when the service starts.
 
 On CPU, int8 weights with CTranslate2's fused kernels ran the t5-small-shaped model 3-4x faster
@@ -20,7 +20,7 @@ from runners.transformers_backend import Generation  # one result type for both 
 
 logger = logging.getLogger("bentoml.pls.ct2")
 
-# The folder inside the simplifier's BentoML model that scripts/convert_ct2.py writes (the same
+# The folder inside the simplifier's BentoML model that scripts/models/convert_ct2.py writes (the same
 # name is there; tests/test_ct2.py checks the two agree).
 CT2_SUBDIR = "ctranslate2"
 
@@ -63,7 +63,7 @@ class CTranslate2Backend:
             raise FileNotFoundError(
                 f"{converted} is missing: this model was imported before the CTranslate2 backend "
                 "existed. Delete it from the store (`bentoml models delete TAG`) and run "
-                "scripts/import_models.py again, or set PLS_SIMPLIFIER_BACKEND=transformers."
+                "scripts/models/import_models.py again, or set PLS_SIMPLIFIER_BACKEND=transformers."
             )
         self.device = device
         self.compute_type = compute_type_for(compute_type, device)

@@ -12,7 +12,7 @@ import os
 from bentoml.exceptions import NotFound
 from bentoml.models import BentoModel
 
-IMPORT_COMMAND = "python scripts/import_models.py"
+IMPORT_COMMAND = "python scripts/models/import_models.py"
 
 
 class ModelMissingError(NotFound):

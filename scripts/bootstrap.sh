@@ -43,5 +43,5 @@ ensure_venv() {
 
 ensure_demo_models() {
   # Builds models/ from the embedded demo corpus; a no-op when they are up to date.
-  "$VENV/bin/python" "$REPO_ROOT/scripts/make_demo_models.py" --out "$REPO_ROOT/models"
+  "$VENV/bin/python" "$REPO_ROOT/scripts/models/make_demo_models.py" --out "$REPO_ROOT/models"
 }

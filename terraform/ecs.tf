@@ -127,7 +127,7 @@ resource "aws_ecs_service" "this" {
   enable_ecs_managed_tags = true
   propagate_tags          = "SERVICE"
 
-  # `terraform apply` returns once the deployment has started; scripts/deploy.sh roll waits
+  # `terraform apply` returns once the deployment has started; scripts/deploy/deploy.sh roll waits
   # for it and reports a circuit-breaker rollback.
   wait_for_steady_state = false
 

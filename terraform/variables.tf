@@ -158,7 +158,7 @@ variable "server_keep_alive_timeout" {
 }
 
 variable "alb_deletion_protection" {
-  description = "Protect the ALB from deletion. scripts/deploy.sh destroy turns it off before destroying."
+  description = "Protect the ALB from deletion. scripts/deploy/deploy.sh destroy turns it off before destroying."
   type        = bool
   default     = true
 }
@@ -208,7 +208,7 @@ variable "ecr_keep_images" {
 }
 
 variable "ecr_force_delete" {
-  description = "Let terraform destroy delete the ECR repository while it still holds images. scripts/deploy.sh destroy turns it on before destroying."
+  description = "Let terraform destroy delete the ECR repository while it still holds images. scripts/deploy/deploy.sh destroy turns it on before destroying."
   type        = bool
   default     = false
 }
@@ -218,7 +218,7 @@ variable "ecr_force_delete" {
 ################################################################################
 
 variable "image_tag" {
-  description = "Tag of the service image in the ECR repository: the bento version (scripts/deploy.sh passes it)."
+  description = "Tag of the service image in the ECR repository: the bento version (scripts/deploy/deploy.sh passes it)."
   type        = string
 
   validation {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_support import bentoml_serve
+from loadtests.server import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -27,7 +27,7 @@ def run(argv: list[str | os.PathLike], **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def demo_models() -> Path:
     """The full demo models in models/: built once here if the test command has not yet."""
-    result = run([PYTHON, "scripts/make_demo_models.py", "--out", "models"], timeout=1200)
+    result = run([PYTHON, "scripts/models/make_demo_models.py", "--out", "models"], timeout=1200)
     assert result.returncode == 0, result.stdout + result.stderr
     return REPO / "models"
 
@@ -49,7 +49,7 @@ def import_env(bento_home: Path) -> dict[str, str]:
 def bento_home(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> Path:
     """A BentoML store holding the imported demo models, private to this test session."""
     home = tmp_path_factory.mktemp("bentoml_home")
-    result = run([PYTHON, "scripts/import_models.py", "--models-dir", demo_models], env=import_env(home))
+    result = run([PYTHON, "scripts/models/import_models.py", "--models-dir", demo_models], env=import_env(home))
     assert result.returncode == 0, result.stdout + result.stderr
     return home
 

@@ -108,7 +108,7 @@ def real_texts(demo_models) -> list[str]:
     """Real abstracts when ../shared is there, else the demo corpus's sentences run together."""
     if COCHRANE.is_file():
         return COCHRANE.read_text().splitlines()[:120]
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     pairs = build_corpus(0).heldout_combinations
     return [" ".join(technical for technical, _ in pairs[i:i + 40]) for i in range(0, 300, 40)]

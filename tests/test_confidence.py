@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
 import httpx
 import pytest
 
-from pls_core.confidence import assess, calibrate, chunk_confidence, roc_auc
-from pls_core.demo_corpus import build_corpus
+from demo.corpus import build_corpus
+from pls_core.confidence import assess, calibrate, roc_auc
 from pls_core.model_layout import SIMPLIFIER_DIRNAME
-from tests.demo_build import demo_build_module
+from demo import train as demo_train
 
 
 
@@ -79,7 +76,7 @@ HELD_OUT_TEXTS = 40
 def held_out_sentences():
     """Held-out template sentences the calibration did not use, and real sentences from the
     held-out real pairs (used by nothing at build time)."""
-    build = demo_build_module()
+    build = demo_train
     templates = [src for src, _ in build_corpus(0).heldout_combinations[build.CALIBRATION_TEXTS:]]
     _, real_heldout = build.real_pairs_split()
     real = build.real_sentences(real_heldout, HELD_OUT_TEXTS)

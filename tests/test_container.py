@@ -1,7 +1,7 @@
 """The bento and its container image: bentofile.yaml checked fast, the image built and run slow.
 
-The slow test runs scripts/container_smoke.sh (podman run, real requests, the keep-alive an ALB
-needs) on the image `scripts/deploy.sh --backend buildah build` made for this session
+The slow test runs scripts/container/smoke.sh (podman run, real requests, the keep-alive an ALB
+needs) on the image `scripts/deploy/deploy.sh --backend buildah build` made for this session
 (tests/aws/image_build.py): the image is containerized once, by the path users deploy with.
 When buildah/podman cannot run on the machine it is a skip, except under CI=true, where the
 image must build and pass.
@@ -102,7 +102,7 @@ def test_bento_carries_both_models(bentofile):
 @pytest.mark.parametrize("path", [
     "tests/test_service.py", "tests/aws/conftest.py", "terraform/main.tf", ".venv/lib/x.py",
     ".venv-checkov/bin/checkov", "data/raw/corpus.csv", ".dvc/cache/files/md5/ab/cd", "models/t5_base/config.json",
-    "scripts/import_models.py", ".work/containers/storage.conf", ".bentoml/models/x/model.yaml",
+    "scripts/models/import_models.py", ".work/containers/storage.conf", ".bentoml/models/x/model.yaml",
     "build/container-wheels/torch.whl", "pls_core/__pycache__/config.cpython-311.pyc",
     "requirements.txt", "dvc.yaml", "README.md", "loadtests/locustfile.py", "tests/pls_core/x.py",
 ])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pls_core.config import ConfigError, load_config
-from pls_core.demo_corpus import build_corpus
+from demo.corpus import build_corpus
 from pls_core.model_layout import TASK_PREFIX
 from runners.ct2_backend import CT2_SUBDIR, CTranslate2Backend, compute_type_for, decoding_options
 from tests.conftest import PYTHON, import_env, run
@@ -24,7 +24,7 @@ PARITY_SET = 60  # sentences; 20 from each held-out kind
 
 @pytest.fixture(scope="module")
 def stored_simplifier(bento_home: Path) -> Path:
-    """The simplifier's folder in the test store, as scripts/import_models.py wrote it."""
+    """The simplifier's folder in the test store, as scripts/models/import_models.py wrote it."""
     folders = sorted((bento_home / "models" / "pls-simplifier").glob("*/"))
     folders = [folder for folder in folders if folder.is_dir()]
     assert len(folders) == 1, folders
@@ -81,7 +81,7 @@ def test_import_stores_the_conversion_next_to_the_transformers_files(stored_simp
     assert (converted / "model.bin").is_file() and (converted / "config.json").is_file()
     assert (stored_simplifier / "model.safetensors").is_file()  # the transformers backend's weights
     before = sorted(p.relative_to(bento_home).as_posix() for p in (bento_home / "models").rglob("*"))
-    result = run([PYTHON, "scripts/import_models.py", "--models-dir", demo_models], env=import_env(bento_home))
+    result = run([PYTHON, "scripts/models/import_models.py", "--models-dir", demo_models], env=import_env(bento_home))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing imported" in result.stdout
     after = sorted(p.relative_to(bento_home).as_posix() for p in (bento_home / "models").rglob("*"))

@@ -1,4 +1,4 @@
-"""The demo corpus generator and the demo model build (scripts/make_demo_models.py).
+"""The demo corpus generator and the demo model build (scripts/models/make_demo_models.py).
 
 The build tests run the real script once in quick mode (about a minute on 2 cores) and check
 what it wrote with the same libraries the service uses.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pls_core import demo_corpus
+from demo import corpus as demo_corpus
 from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms, lexicon_problems
 from pls_core.model_layout import (
     CLASSIFIER_DIRNAME,
@@ -27,7 +27,7 @@ from pls_core.model_layout import (
     missing_classifier_files,
     missing_simplifier_files,
 )
-from tests.demo_build import demo_build_module
+from demo import train as demo_train
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "make_demo_models.py"
@@ -252,7 +252,7 @@ def test_bad_arguments_exit_with_a_message(tmp_path, case):
 
 
 def test_real_sample_ships_with_its_licence_and_a_fixed_split():
-    build = demo_build_module()
+    build = demo_train
     folder = build.REAL_CORPUS_DIR
     assert (folder / "LICENSE.md").read_text().startswith("Attribution 4.0 International")
     assert "Devaraj" in (folder / "README.md").read_text()
@@ -266,7 +266,7 @@ def test_classifier_judges_held_out_real_text(demo_models):
     """The full demo classifier on real abstracts vs their real summaries it never saw."""
     import joblib
 
-    build = demo_build_module()
+    build = demo_train
     folder = demo_models / CLASSIFIER_DIRNAME
     classifier = joblib.load(folder / "classifier.pkl")
     vectorizer = joblib.load(folder / "vectorizer.pkl")

@@ -1,4 +1,4 @@
-"""scripts/deploy.sh: prerequisite and credential errors, dry runs, each step against moto, and
+"""scripts/deploy/deploy.sh: prerequisite and credential errors, dry runs, each step against moto, and
 the whole path for real: the image `deploy.sh build` made (tests/aws/image_build.py) pushed to a
 local registry standing in for ECR, then apply, roll, apply again and destroy against moto."""
 
@@ -386,7 +386,7 @@ def test_build_looks_in_bentomls_default_store_and_says_how_to_import(tmp_path: 
     result = deploy(["--backend", "buildah", "build"], env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"not in the BentoML store ({home / 'bentoml'})" in result.stderr
-    assert "python scripts/import_models.py" in result.stderr
+    assert "python scripts/models/import_models.py" in result.stderr
     assert "pls-simplifier" in result.stderr and "pls-classifier" in result.stderr
     assert "bentoml build" not in result.stdout
     assert not (tmp_path / "calls.log").exists()
@@ -563,7 +563,7 @@ def terraform_env_vars() -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_deploy_push_apply_roll_destroy_for_real(deploy_built_image, tmp_path: Path) -> None:
-    built = deploy_built_image  # scripts/deploy.sh --backend buildah build (tests/aws/image_build.py)
+    built = deploy_built_image  # scripts/deploy/deploy.sh --backend buildah build (tests/aws/image_build.py)
     version = built.version
     terraform = shutil.which("terraform")
     assert terraform, "terraform is not installed"

@@ -45,7 +45,7 @@ def stored_models(project: Path) -> list[str]:
 
 
 def pull(project: Path):
-    return run(["bash", "scripts/pull_models.sh"], cwd=project, env=project_env(project), timeout=300)
+    return run(["bash", "scripts/models/pull_models.sh"], cwd=project, env=project_env(project), timeout=300)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.serve_support import bentoml_serve
+from loadtests.server import bentoml_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -22,7 +22,7 @@ def faulty_server(bento_home, tmp_path_factory):
 
 
 def test_one_failing_job_fails_only_its_own_request(faulty_server):
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     texts = [technical for technical, _ in build_corpus(0).heldout_combinations[:40]]
     poison = "The patient had a POISON infarction."

@@ -56,7 +56,7 @@ def test_serve_without_the_models_fails_at_once_naming_the_tag_and_the_import_co
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0
     assert "model pls-simplifier:latest, pls-classifier:latest is not in the BentoML store" in output
-    assert "python scripts/import_models.py" in output
+    assert "python scripts/models/import_models.py" in output
     assert "No cloud context" not in output
 
 

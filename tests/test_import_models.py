@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def import_models(models: Path, home: Path):
-    return run([PYTHON, "scripts/import_models.py", "--models-dir", models], env=import_env(home))
+    return run([PYTHON, "scripts/models/import_models.py", "--models-dir", models], env=import_env(home))
 
 
 def stored(home: Path) -> list[dict]:

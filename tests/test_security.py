@@ -17,7 +17,7 @@ from pls_core.config import ConfigError, load_config
 from pls_core.http_guard import (
     OPEN_PATHS, json_depth_exceeds, key_matches, load_api_keys, presented_key,
 )
-from tests.serve_support import bentoml_serve
+from loadtests.server import bentoml_serve
 
 # The unit tests are fast; the module's server tests share one `bentoml serve` (~40 s to start).
 

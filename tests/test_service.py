@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pls_core.demo_corpus import build_corpus, term_replacement
+from demo.corpus import build_corpus, term_replacement
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

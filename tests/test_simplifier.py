@@ -26,7 +26,7 @@ def backend(demo_models) -> TransformersBackend:
 
 @pytest.fixture(scope="module")
 def others() -> list[str]:
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     pairs = build_corpus(0).heldout_combinations
     # Mixed lengths, some several sentences long, so that rows finish at different steps.

@@ -29,7 +29,7 @@ import pytest
 
 from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
 from tests.moto_support import FAKE_CREDENTIALS, moto_server
-from tests.serve_support import bentoml_serve
+from loadtests.server import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = REPO / "terraform"

@@ -26,8 +26,8 @@ import yaml
 
 from pls_core.config import ConfigError, load_config
 from pls_core.lexicon import LEXICON
-from tests.moto_support import free_port
-from tests.serve_support import bentoml_serve
+from loadtests.server import free_port
+from loadtests.server import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 UI_DIR = REPO / "ui"

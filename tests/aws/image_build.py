@@ -1,4 +1,4 @@
-"""One real `scripts/deploy.sh --backend buildah build` per test session (a pytest plugin).
+"""One real `scripts/deploy/deploy.sh --backend buildah build` per test session (a pytest plugin).
 
 tests/test_container.py runs its smoke checks on the image this build made, and
 tests/test_deploy.py pushes and deploys it: the image is containerized once, by the deploy
@@ -106,13 +106,13 @@ def deploy_built_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Pa
     home = tmp_path_factory.mktemp("home")
     env = {key: value for key, value in env.items() if key != "BENTOML_HOME"}
     env.update({"HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PYTHON": sys.executable})
-    _run([sys.executable, str(REPO / "scripts/import_models.py"), "--models-dir", str(demo_models)], env,
+    _run([sys.executable, str(REPO / "scripts/models/import_models.py"), "--models-dir", str(demo_models)], env,
          "importing the models into the default store")
     assert (home / "bentoml" / "models").is_dir(), "import_models.py did not use BentoML's default store"
 
     started = time.monotonic()
-    output = _run(["bash", str(REPO / "scripts/deploy.sh"), "--backend", "buildah", "--bentofile", str(local_bentofile),
-                   "build"], env, "scripts/deploy.sh --backend buildah build", timeout=BUILD_TIMEOUT_S)
+    output = _run(["bash", str(REPO / "scripts/deploy/deploy.sh"), "--backend", "buildah", "--bentofile", str(local_bentofile),
+                   "build"], env, "scripts/deploy/deploy.sh --backend buildah build", timeout=BUILD_TIMEOUT_S)
     build_seconds = time.monotonic() - started
     match = re.search(r"^# built image ([^:\s]+):(\S+)$", output, re.MULTILINE)
     assert match, f"deploy.sh build named no image:\n{output[-4000:]}"

@@ -11,7 +11,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.moto_support import free_port, stop_process, wait_for_http
+from loadtests.server import free_port
+from tests.moto_support import stop_process, wait_for_http
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

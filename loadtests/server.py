@@ -1,4 +1,5 @@
-"""Run a real `bentoml serve` of this repo for tests and benchmarks."""
+"""Run a real `bentoml serve` of this repo on a free 127.0.0.1 port: for the load tests, the
+benchmarks and the test suite (tests import it from here; nothing here imports tests/)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,10 +17,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.moto_support import free_port
-
 REPO = Path(__file__).resolve().parent.parent
 BENTOML = Path(sys.executable).parent / "bentoml"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def server_home(bento_home: Path) -> Path:

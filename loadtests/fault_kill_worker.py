@@ -1,6 +1,6 @@
 """Kill the simplifier worker of a running `bentoml serve` under load and measure what clients see.
 
-    python scripts/fault_kill_worker.py --url http://127.0.0.1:3000 --serve-pid PID
+    python loadtests/fault_kill_worker.py --url http://127.0.0.1:3000 --serve-pid PID
 
 PID is the `bentoml serve` process; its child whose command line names the runner service
 (default pls-simplifier-runner) gets SIGKILL. Prints a table: answers by status (before the

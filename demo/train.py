@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Build small demo models in the layout the service expects, from scratch, on CPU.
 
-    python scripts/make_demo_models.py [--out DIR] [--quick] [--seed N] [--corpus DIR] [--force]
+    python scripts/models/make_demo_models.py [--out DIR] [--quick] [--seed N] [--corpus DIR] [--force]
 
 Writes DIR/t5_base (a T5ForConditionalGeneration with its own sentencepiece-unigram tokenizer,
 trained on a generated technical -> plain corpus, or on a real parallel corpus with --corpus)
@@ -33,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pls_core import confidence, demo_corpus, lexicon, model_layout  # noqa: E402  (stdlib-only modules)
+from demo import corpus as demo_corpus  # noqa: E402
+from pls_core import confidence, lexicon, model_layout  # noqa: E402  (stdlib-only modules)
 from pls_core.chunking import split_sentences  # noqa: E402
 from pls_core.model_layout import (  # noqa: E402
     CLASSIFIER_DIRNAME,
@@ -565,7 +565,7 @@ def build(args: argparse.Namespace, corpus_pairs, work: Path) -> dict:
                    "heldout_templates": corpus.heldout_templates,
                    "heldout_freeform": corpus.heldout_freeform}
         steps = args.steps or recipe.steps
-        data_description = "generated demo corpus (pls_core.demo_corpus)"
+        data_description = "generated demo corpus (demo.corpus)"
     else:
         shuffled = list(corpus_pairs)
         random.Random(args.seed).shuffle(shuffled)

@@ -1,8 +1,8 @@
 """Convert a T5 model folder to CTranslate2 for the simplifier's `ctranslate2` backend.
 
-    python scripts/convert_ct2.py MODEL_DIR OUTPUT_DIR
+    python scripts/models/convert_ct2.py MODEL_DIR OUTPUT_DIR
 
-scripts/import_models.py calls `convert_t5` while it writes the simplifier into the BentoML
+scripts/models/import_models.py calls `convert_t5` while it writes the simplifier into the BentoML
 store, so the conversion travels inside the model (and so in the bento and the image). Weights
 are kept in float32: the service picks the compute type when it loads them (int8 on CPU,
 float16 on CUDA, float32 for exact comparisons), and quantizing at load takes a fraction of a

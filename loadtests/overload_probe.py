@@ -1,6 +1,6 @@
 """Send a burst of long texts from many concurrent clients and tabulate what they get back.
 
-    python scripts/overload_probe.py --url http://127.0.0.1:3000 --clients 64 --requests 256
+    python loadtests/overload_probe.py --url http://127.0.0.1:3000 --clients 64 --requests 256
 
 Texts are abstracts from data/cochrane/val.source (or ../shared/data/...). Prints answers by
 status, how many refusals carried Retry-After, the slowest answer, and the recovery time: from

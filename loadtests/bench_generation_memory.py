@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peak memory of the simplifier's generation, one padded batch vs memory sub-batches.
 
-    python scripts/bench_generation_memory.py [--jobs 16] [--tokens 512] [--beams 10] [--new-tokens 8]
+    python loadtests/bench_generation_memory.py [--jobs 16] [--tokens 512] [--beams 10] [--new-tokens 8]
 
 Builds a T5 with t5-base's shape (random weights: memory depends on the shape, not the
 values) and the demo model's tokenizer, then runs `runners.simplifier.simplify_jobs` on
@@ -97,7 +97,7 @@ def main() -> int:
             print(name, rows[name], flush=True)  # a long run still shows what it has
     print(f"t5-base shape, {args.jobs} chunks x {args.tokens} input tokens, num_beams={args.beams}, "
           f"max_new_tokens={args.new_tokens}")
-    print(f"| variant | generate calls | model loaded | peak RSS | time |\n|---|---|---|---|---|")
+    print("| variant | generate calls | model loaded | peak RSS | time |\n|---|---|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['generates']} | {row['loaded_mb']:.0f} MB | {row['peak_mb']:.0f} MB | {row['seconds']:.1f} s |")
     first, second = rows.values()

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Build, push and deploy the pls-service bento to AWS ECS Fargate (terraform/).
 
-    scripts/deploy.sh [options] build     bentoml build + bentoml containerize
-    scripts/deploy.sh [options] push      ECR login, tag and push (tag = bento version)
-    scripts/deploy.sh [options] apply     terraform apply with --tag (default: the deployed tag), once in ECR
-    scripts/deploy.sh [options] roll      force a new ECS deployment, wait until stable
-    scripts/deploy.sh [options] all       build, push, apply, roll
-    scripts/deploy.sh [options] destroy   lift the ALB/ECR guards, terraform destroy
+    scripts/deploy/deploy.sh [options] build     bentoml build + bentoml containerize
+    scripts/deploy/deploy.sh [options] push      ECR login, tag and push (tag = bento version)
+    scripts/deploy/deploy.sh [options] apply     terraform apply with --tag (default: the deployed tag), once in ECR
+    scripts/deploy/deploy.sh [options] roll      force a new ECS deployment, wait until stable
+    scripts/deploy/deploy.sh [options] all       build, push, apply, roll
+    scripts/deploy/deploy.sh [options] destroy   lift the ALB/ECR guards, terraform destroy
 
 `--dry-run` prints every command and API call, in order, and runs none of them (no
 prerequisite probing either, so it works on a machine without Docker or AWS credentials).
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BENTO = "pls-service"
 BACKENDS = ("docker", "buildah", "podman")
 VERSION_PLACEHOLDER = "<bento-version>"
@@ -178,7 +178,7 @@ def check_models_in_store(args: argparse.Namespace) -> None:
         store = os.environ.get("BENTOML_HOME") or str(Path.home() / "bentoml")
         raise DeployError(
             f"models {', '.join(missing)} are not in the BentoML store ({store}). Import them first:\n"
-            "  python scripts/import_models.py      # (scripts/setup_and_serve.sh does it too)",
+            "  python scripts/models/import_models.py      # (scripts/setup_and_serve.sh does it too)",
             EXIT_PREREQUISITE,
         )
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Pull the two model folders from the DVC remote, then import them into the BentoML store.
-#   scripts/pull_models.sh            # uses the remote in .dvc/config (+ .dvc/config.local)
+#   scripts/models/pull_models.sh            # uses the remote in .dvc/config (+ .dvc/config.local)
 # Only the model outputs are fetched, not the rest of the DVC cache.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-python}"
 DVC="${DVC:-dvc}"
 outputs=(models/t5_base models/baseline_classifier)
@@ -24,4 +24,4 @@ error: dvc pull failed, nothing was imported.
 MSG
   exit 1
 fi
-"$PYTHON" scripts/import_models.py --models-dir models --source dvc
+"$PYTHON" scripts/models/import_models.py --models-dir models --source dvc

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the bento, containerize it with buildah, run the image with podman and check it answers.
 #
-#   scripts/container_smoke.sh
+#   scripts/container/smoke.sh
 #
 # Steps: models into the BentoML store (demo models when none are there) -> local base image
 # (debootstrap, made once) -> `bentoml build` -> `bentoml containerize --backend buildah` ->
@@ -30,7 +30,7 @@ set -euo pipefail
 
 EXIT_CANNOT_RUN=3
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/.." && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 export PLS_REPO_ROOT="$REPO_ROOT"
 
 PY="${PLS_PYTHON:-$REPO_ROOT/.venv/bin/python}"
@@ -79,7 +79,7 @@ fi
 [[ -x "$PY" ]] || fail "no Python at $PY (set PLS_PYTHON)"
 
 # shellcheck source=scripts/container/env.sh
-source "$HERE/container/env.sh"
+source "$HERE/env.sh"
 LOG_DIR="$PLS_CONTAINER_WORKDIR/logs"
 REPORT="$PLS_CONTAINER_WORKDIR/smoke-report.txt"
 
@@ -113,11 +113,11 @@ if [[ "$BUILD_CTX" == "$REPO_ROOT" ]]; then
     if [[ -z "$(model_tag pls-simplifier)" || -z "$(model_tag pls-classifier)" ]]; then
         if [[ ! -d "$REPO_ROOT/models/t5_base" || ! -d "$REPO_ROOT/models/baseline_classifier" ]]; then
             say "no models in models/: building the demo models"
-            "$PY" "$REPO_ROOT/scripts/make_demo_models.py" >"$LOG_DIR/make_demo_models.log" 2>&1 \
+            "$PY" "$REPO_ROOT/scripts/models/make_demo_models.py" >"$LOG_DIR/make_demo_models.log" 2>&1 \
                 || { tail -20 "$LOG_DIR/make_demo_models.log" >&2; fail "make_demo_models.py failed"; }
         fi
         say "importing the models into $STORE"
-        "$PY" "$REPO_ROOT/scripts/import_models.py" >"$LOG_DIR/import_models.log" 2>&1 \
+        "$PY" "$REPO_ROOT/scripts/models/import_models.py" >"$LOG_DIR/import_models.log" 2>&1 \
             || { tail -20 "$LOG_DIR/import_models.log" >&2; fail "import_models.py failed"; }
     fi
 fi
@@ -127,7 +127,7 @@ CLASSIFIER_TAG="$(model_tag pls-classifier)" || true
 say "models: $SIMPLIFIER_TAG, $CLASSIFIER_TAG"
 
 # --- 3. local base image (once) -----------------------------------------------------------
-"$HERE/container/make_base_image.sh" || fail "making the base image failed"
+"$HERE/make_base_image.sh" || fail "making the base image failed"
 
 # PLS_SMOKE_REUSE=<image tag> skips steps 4-5 and tests that image (for working on the checks).
 if [[ -n "${PLS_SMOKE_REUSE:-}" ]]; then
@@ -137,7 +137,7 @@ if [[ -n "${PLS_SMOKE_REUSE:-}" ]]; then
 else
 # --- 4. bentoml build ---------------------------------------------------------------------
 LOCAL_BENTOFILE="$PLS_CONTAINER_WORKDIR/bentofile.local.yaml"
-"$PY" "$HERE/container/local_bentofile.py" --build-ctx "$BUILD_CTX" \
+"$PY" "$HERE/local_bentofile.py" --build-ctx "$BUILD_CTX" \
     --base-image "$PLS_BASE_IMAGE" --out "$LOCAL_BENTOFILE" >"$LOG_DIR/local_bentofile.log" 2>&1 \
     || { cat "$LOG_DIR/local_bentofile.log" >&2; fail "cannot write the local bentofile"; }
 say "torch wheel: $(tail -1 "$LOG_DIR/local_bentofile.log")"

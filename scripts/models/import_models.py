@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import the model folders into the BentoML model store as `pls-simplifier` and `pls-classifier`.
 
-    python scripts/import_models.py [--models-dir models] [--source demo|dvc]
+    python scripts/models/import_models.py [--models-dir models] [--source demo|dvc]
 
 Each folder is checked for completeness and loaded once (the T5 with transformers, the
 classifier with joblib) before anything is written. The store version is derived from the
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from pls_core import model_layout as layout
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MAKE_HINT = "build the demo models with `python scripts/make_demo_models.py`, or pull yours with `scripts/pull_models.sh`"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAKE_HINT = "build the demo models with `python scripts/models/make_demo_models.py`, or pull yours with `scripts/models/pull_models.sh`"
 
 
 class ImportFailed(Exception):

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One-command deploy of the pls-service bento to AWS ECS Fargate; see scripts/deploy.py or
-# `scripts/deploy.sh --help`. Example: scripts/deploy.sh --auto-approve all
+# One-command deploy of the pls-service bento to AWS ECS Fargate; see scripts/deploy/deploy.py or
+# `scripts/deploy/deploy.sh --help`. Example: scripts/deploy/deploy.sh --auto-approve all
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(dirname "$here")"
+repo="$(cd "$here/../.." && pwd)"
 
 # The project's virtualenv has boto3 and bentoml; fall back to the python on PATH.
 if [[ -n "${PYTHON:-}" ]]; then

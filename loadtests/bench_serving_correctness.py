@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serving figures of issue 15, side by side for two checkouts of this repo.
 
-    BENTOML_HOME=... python scripts/bench_serving_correctness.py [--before DIR] [--after DIR]
+    BENTOML_HOME=... python loadtests/bench_serving_correctness.py [--before DIR] [--after DIR]
 
 Serves each checkout with `bentoml serve` on a free 127.0.0.1 port (the imported demo models
 in BENTOML_HOME) and measures: token counts of one text alone vs batched with 15 others
@@ -29,7 +29,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.moto_support import free_port  # noqa: E402
+from loadtests.server import free_port  # noqa: E402
 
 PROBE = "The patient had a myocardial infarction."
 
@@ -133,7 +133,7 @@ def api_rss_mb(proc) -> float:
 
 
 def measure(checkout: Path, log_path: Path) -> dict:
-    from pls_core.demo_corpus import build_corpus
+    from demo.corpus import build_corpus
 
     others = [technical for technical, _ in build_corpus(0).heldout_combinations[:40]]
     proc, url = serve(checkout, log_path)
