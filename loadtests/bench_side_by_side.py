@@ -46,6 +46,7 @@ from pathlib import Path
 
 import httpx
 
+from loadtests.blocking_server import generated_tokens
 from loadtests.checks import load_texts
 from loadtests.report import percentile
 from pls_core.config import SETTINGS
@@ -272,7 +273,7 @@ def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_to
                 output = engine.generate(**encoded, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                                          num_beams=beams)
             latencies += [time.perf_counter() - begun] * batch
-            tokens += (output[:, 1:] != tokenizer.pad_token_id).sum(dim=1).tolist()
+            tokens += [generated_tokens(ids, tokenizer.eos_token_id) for ids in output[:, 1:].tolist()]
         result = row(model, beams, "(a) in-process transformers", f"batch {batch}", batches * batch, 0,
                      time.perf_counter() - started, latencies, tokens)
         if best is None or result.rps > best.rps:

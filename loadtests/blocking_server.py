@@ -23,6 +23,12 @@ from pls_core.model_layout import TASK_PREFIX
 from pls_core.resources import torch_threads
 
 
+def generated_tokens(ids: list[int], eos_id: int) -> int:
+    """Tokens generated up to and including the first EOS, as the service counts them. Counting
+    non-pad tokens instead would miss real tokens: a model with random weights emits the pad id."""
+    return ids.index(eos_id) + 1 if eos_id in ids else len(ids)
+
+
 def build_app(model_dir: Path) -> Starlette:
     import torch
     from transformers import AutoTokenizer, T5ForConditionalGeneration
@@ -39,7 +45,7 @@ def build_app(model_dir: Path) -> Starlette:
                                     min_new_tokens=body.get("min_new_tokens", 0), num_beams=body["num_beams"])
         return JSONResponse({
             "generated_pls": tokenizer.decode(output[0], skip_special_tokens=True),
-            "tokens_output": int((output[0, 1:] != tokenizer.pad_token_id).sum()),
+            "tokens_output": generated_tokens(output[0, 1:].tolist(), tokenizer.eos_token_id),
         })
 
     async def ready(request: Request) -> JSONResponse:

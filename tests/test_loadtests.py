@@ -312,3 +312,11 @@ def test_side_by_side_ratios():
     # With the CTranslate2 backend, (a') is the service's own engine in-process.
     rows.append(Row("demo", 4, "(a') in-process ctranslate2 int8", "batch 16 (best)", 16, 0, 2.5, 1, 1, 50))
     assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | 2.50 | 2.00 | 0.50 | 0.80 | 4.00 |"
+
+
+def test_generated_tokens_count_up_to_the_first_eos_like_the_service():
+    from loadtests.blocking_server import generated_tokens
+
+    assert generated_tokens([5, 6, 1, 0, 0], eos_id=1) == 3  # EOS included, padding after it not
+    # A model with random weights may emit the pad id (0) as a real token: it still counts.
+    assert generated_tokens([0, 7, 0], eos_id=1) == 3
