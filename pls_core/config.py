@@ -58,9 +58,10 @@ SETTINGS: dict[str, Setting] = {
                             "Comma-separated origins (`https://host[:port]`) whose pages may call the API "
                             "from the browser; empty = same origin only"),
     "generation_token_budget": Setting(
-        "PLS_GENERATION_TOKEN_BUDGET", "16384",
+        "PLS_GENERATION_TOKEN_BUDGET", "0",
         "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
-        "simplifier's memory (16384 keeps a T5-base within a 4 GB task)"),
+        "simplifier's memory; 0 = scaled to the model's shape: 16384 for a T5-base, which keeps it "
+        "within a 4 GB task, more for smaller models"),
     "confidence_threshold": Setting(
         "PLS_CONFIDENCE_THRESHOLD", "model",
         "Summaries whose confidence (per chunk, 0-1) is below this are marked `low_confidence`; "
@@ -89,7 +90,7 @@ _INT_SETTINGS = {
     "request_timeout_s": (1, 3600),
     "max_text_chars": (100, 1_000_000),
     "min_text_chars": (1, 1000),
-    "generation_token_budget": (256, 100_000_000),
+    "generation_token_budget": (0, 100_000_000),
     "max_body_bytes": (1024, 100_000_000),
     "max_inflight_generations": (0, 10_000),
     "retry_after_s": (1, 3600),

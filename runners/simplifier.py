@@ -17,6 +17,7 @@ import bentoml
 from bentoml.models import BentoModel
 
 from pls_core.config import load_config
+from pls_core.generation_memory import token_budget
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
 from runners.resilience import RUNNER_CONNECTION
@@ -147,9 +148,9 @@ class Simplifier:
         self.backend = make_backend(self.model_ref.path, self.device, threads)
         # Input lengths for memory planning, counted the same way whatever the backend.
         self.token_counter = Chunker.from_model_folder(self.model_ref.path)
+        self.token_budget = token_budget(CONFIG.generation_token_budget, self.model_ref.path)
         logger.info("simplifier %s on %s with the %s backend, %d threads, generation budget %d tokens",
-                    self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads,
-                    CONFIG.generation_token_budget)
+                    self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads, self.token_budget)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.
     @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
@@ -158,7 +159,7 @@ class Simplifier:
 
         Never raises for a job's failure: that job's result carries `error` instead, so the
         other callers in the batch are unaffected."""
-        return simplify_jobs(self.backend, jobs, CONFIG.generation_token_budget, self._input_lengths)
+        return simplify_jobs(self.backend, jobs, self.token_budget, self._input_lengths)
 
     def _input_lengths(self, texts: list[str]) -> list[int]:
         return [self.token_counter.count_input_tokens(text) for text in texts]

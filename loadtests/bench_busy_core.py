@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Does the service degrade gracefully when another process keeps one of the cores busy?
+
+    python -m loadtests.bench_busy_core [--model demo] [--threads 0,1] [--users 4] [--seconds 60] [--rounds 2]
+
+For each simplifier thread setting (PLS_TORCH_THREADS; 0 = the CPU share), a `bentoml serve` runs
+a mixed closed-loop load (each user in turn: /classify, /generate, /generate-with-metrics, on
+the shipped abstracts, 4 beams) first alone and then beside a process that spins on one core,
+`--rounds` times alternating. The table gives per endpoint p50/p95 and throughput, and the ratio
+of /generate's p95 beside the busy core to its p95 alone: about 2 means the service fell back to
+its fair share of the machine; far more means threads waiting on each other (oversubscription).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from loadtests.bench_side_by_side import machine, prepare
+from loadtests.checks import load_texts
+from loadtests.report import percentile
+from loadtests.server import bentoml_serve
+
+ENDPOINTS = ("/classify", "/generate", "/generate-with-metrics")
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy_core(on: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    burner = multiprocessing.Process(target=spin, daemon=True)
+    burner.start()
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.join()
+
+
+def mixed_load(url: str, users: int, seconds: float, max_length: int) -> dict[str, list[float]]:
+    """Latencies of successful answers per endpoint; failures under the key 'failed'."""
+    texts = [text.text for text in load_texts()["medium"]]
+    latencies: dict[str, list[float]] = defaultdict(list)
+    deadline = time.monotonic() + seconds
+
+    def user(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=600) as client:
+            turn = index
+            while time.monotonic() < deadline:
+                path, text = ENDPOINTS[turn % 3], texts[turn % len(texts)]
+                body = ({"text": text} if path == "/classify" else
+                        {"technical_text": text, "max_length": max_length, "num_beams": 4})
+                if path == "/generate-with-metrics":
+                    body = {**body, "reference_pls": text}
+                started = time.perf_counter()
+                try:
+                    ok = client.post(path, json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies[path if ok else "failed"].append(time.perf_counter() - started)
+                turn += 1
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("demo", "t5-small-shape"), default="demo")
+    parser.add_argument("--threads", default="0,1", help="PLS_TORCH_THREADS values to compare")
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--max-length", type=int, default=64)
+    args = parser.parse_args()
+    started, rows = time.time(), []
+    with tempfile.TemporaryDirectory(prefix="bench-busy-core-") as scratch:
+        _, home = prepare(args.model, Path(scratch), args.max_length)
+        for round_ in range(args.rounds):
+            for threads in args.threads.split(","):
+                with bentoml_serve(home, Path(scratch) / f"serve-{threads}-{round_}.log",
+                                   PLS_TORCH_THREADS=threads) as url:
+                    mixed_load(url, args.users, 10, args.max_length)  # warm-up
+                    for busy in (False, True):
+                        with busy_core(busy):
+                            measured = mixed_load(url, args.users, args.seconds, args.max_length)
+                        rows.append((threads, busy, round_ + 1, measured))
+                        print(threads, busy, {k: len(v) for k, v in measured.items()}, flush=True)
+    lines = [f"- command: `python -m loadtests.bench_busy_core {' '.join(sys.argv[1:])}`",
+             f"- took {(time.time() - started) / 60:.1f} min", *machine(), "",
+             "| threads | busy core | round | endpoint | answers | failed | req/s | p50 (s) | p95 (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for threads, busy, round_, measured in rows:
+        for path in ENDPOINTS:
+            done = measured.get(path, [])
+            lines.append(f"| {threads} | {'yes' if busy else 'no'} | {round_} | {path} | {len(done)} | "
+                         f"{len(measured.get('failed', []))} | {len(done) / args.seconds:.2f} | "
+                         f"{statistics.median(done) if done else float('nan'):.2f} | "
+                         f"{percentile(done, 0.95) if done else float('nan'):.2f} |")
+    lines += ["", "| threads | /generate p95 alone (s) | beside a busy core (s) | ratio |", "|---|---|---|---|"]
+    for threads in args.threads.split(","):
+        p95 = {busy: statistics.mean(percentile(m["/generate"], 0.95) for t, b, _, m in rows
+                                     if t == threads and b == busy and m.get("/generate")) for busy in (False, True)}
+        lines.append(f"| {threads} | {p95[False]:.2f} | {p95[True]:.2f} | {p95[True] / p95[False]:.2f} |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
