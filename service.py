@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from pls_core.chunking import Chunker
 from pls_core.confidence import assess
-from pls_core.config import load_config
+from pls_core.config import current, service_traffic
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
@@ -44,7 +44,7 @@ from runners.classifier import Classifier
 from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
-CONFIG = load_config()
+CONFIG = current()
 require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
 PLAIN_THRESHOLD = 0.5
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -98,7 +98,7 @@ web_routes = [
 @bentoml.service(
     name="pls-service",
     workers=CONFIG.api_workers,
-    traffic={"timeout": CONFIG.request_timeout_s},
+    traffic=service_traffic(CONFIG),
 )
 class PLSService:
     simplifier = bentoml.depends(Simplifier)

@@ -1,14 +1,21 @@
-"""Every service setting in one place, each overridable by an environment variable.
+"""Every service setting in one table, each overridable by an environment variable.
 
-The README's configuration table lists the same settings; tests/test_config.py keeps the two
-in step. Defaults suit a 2 vCPU / 4 GB Fargate task.
+`SETTINGS` is the one list: name, environment variable, type, default, what is allowed and
+what it means. The `Config` object is generated from it, `load_config` parses and validates an
+environment against it, and `current()` is the process's configuration, read once on first use.
+The README's configuration table is printed from it (`python -m pls_core.config --markdown`)
+and tests/test_config.py checks the two are equal. Defaults suit a 2 vCPU / 4 GB Fargate task.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import re
-from dataclasses import dataclass, field, fields
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, make_dataclass
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 
@@ -16,86 +23,66 @@ from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 SERVICE_PORT = 3000
 HEALTH_PATH = "/readyz"
 
+MIN_API_KEY_CHARS = 16
+
 
 class ConfigError(ValueError):
     """A setting in the environment has a value the service cannot use."""
 
 
 @dataclass(frozen=True)
+class Kind:
+    """How a setting's text becomes a value: `parse(env, raw)` returns it or raises ConfigError
+    saying what is allowed."""
+    type_name: str  # the README's Type column
+    python_type: object  # the Config field's type
+    allowed: str  # the README's Allowed column
+    parse: Callable[[str, str], object]
+
+
+@dataclass(frozen=True)
 class Setting:
-    env: str
-    default: str
-    help: str
+    name: str  # attribute of the Config object
+    env: str  # environment variable
+    kind: Kind
+    default: str  # as it would be written in the environment
+    meaning: str
+    secret: bool = False  # never in a repr, a log line or an error message
+
+    def parse(self, raw: str) -> object:
+        return self.kind.parse(self.env, raw)
 
 
-# name -> (environment variable, default, meaning). Order is the README table's order.
-SETTINGS: dict[str, Setting] = {
-    "simplifier_tag": Setting("PLS_SIMPLIFIER_TAG", f"{SIMPLIFIER_MODEL_NAME}:latest",
-                              "BentoML model tag of the T5 simplifier"),
-    "classifier_tag": Setting("PLS_CLASSIFIER_TAG", f"{CLASSIFIER_MODEL_NAME}:latest",
-                              "BentoML model tag of the PLS classifier"),
-    "device": Setting("PLS_DEVICE", "auto",
-                      "`auto` (CUDA when available, else CPU), `cpu` or `cuda`"),
-    "simplifier_backend": Setting("PLS_SIMPLIFIER_BACKEND", "ctranslate2",
-                                  "`ctranslate2` (converted at import, several times faster on CPU) or `transformers`"),
-    "ct2_compute_type": Setting("PLS_CT2_COMPUTE_TYPE", "auto",
-                                "CTranslate2 compute type: `auto` (`int8` on CPU, `float16` on CUDA), `int8`, "
-                                "`int8_float32`, `int8_float16`, `float16`, `bfloat16` or `float32`"),
-    "max_batch_size": Setting("PLS_MAX_BATCH_SIZE", "16",
-                              "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
-    "max_latency_ms": Setting("PLS_MAX_LATENCY_MS", "60000",
-                              "Latency budget of a runner batch; requests beyond it are refused with 503"),
-    "simplifier_workers": Setting("PLS_SIMPLIFIER_WORKERS", "1", "Worker processes of the simplifier runner"),
-    "classifier_workers": Setting("PLS_CLASSIFIER_WORKERS", "1", "Worker processes of the classifier runner"),
-    "api_workers": Setting("PLS_API_WORKERS", "1", "Worker processes of the HTTP API service"),
-    "torch_threads": Setting("PLS_TORCH_THREADS", "0",
-                             "Intra-op threads per simplifier worker (torch or CTranslate2); 0 = CPU share / workers"),
-    "request_timeout_s": Setting("PLS_REQUEST_TIMEOUT_S", "120",
-                                 "Seconds a request may take before BentoML answers 504/503"),
-    "max_text_chars": Setting("PLS_MAX_TEXT_CHARS", "20000", "Longest text accepted by any endpoint"),
-    "min_text_chars": Setting("PLS_MIN_TEXT_CHARS", "10", "Shortest text accepted by /generate and /classify"),
-    "cors_origins": Setting("PLS_CORS_ORIGINS", "",
-                            "Comma-separated origins (`https://host[:port]`) whose pages may call the API "
-                            "from the browser; empty = same origin only"),
-    "generation_token_budget": Setting(
-        "PLS_GENERATION_TOKEN_BUDGET", "0",
-        "Most chunks x beams x (input tokens + `max_length`) one `generate` call holds; bounds the "
-        "simplifier's memory; 0 = scaled to the model's shape: 16384 for a T5-base, which keeps it "
-        "within a 4 GB task, more for smaller models"),
-    "confidence_threshold": Setting(
-        "PLS_CONFIDENCE_THRESHOLD", "model",
-        "Summaries whose confidence (per chunk, 0-1) is below this are marked `low_confidence`; "
-        "`model` = the threshold calibrated into the model's metrics.json (none there: nothing is marked)"),
-    # Access control and request limits (pls_core/http_guard.py).
-    "api_keys": Setting("PLS_API_KEYS", "",
-                        "Comma-separated API keys (16+ characters each); set = every endpoint except the "
-                        "page, the probes and the docs needs `Authorization: Bearer KEY` or `X-API-Key: KEY`"),
-    "api_keys_file": Setting("PLS_API_KEYS_FILE", "",
-                             "File with more API keys, one a line (`#` comments); keys from both are accepted"),
-    "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
-                              "Largest request body; a bigger one is refused with 413 before it is read"),
-    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "0",
-                                        "Generation requests (/generate, /generate-with-metrics) one API worker "
-                                        "runs at once; more are refused at once with 503 and Retry-After; 0 = no cap"),
-    "retry_after_s": Setting("PLS_RETRY_AFTER_S", "5", "Seconds a refused client is told to wait (Retry-After)"),
-}
+# --- kinds -----------------------------------------------------------------------------------
 
-_INT_SETTINGS = {
-    "max_batch_size": (1, 256),
-    "max_latency_ms": (1, 600_000),
-    "simplifier_workers": (1, 64),
-    "classifier_workers": (1, 64),
-    "api_workers": (1, 64),
-    "torch_threads": (0, 256),
-    "request_timeout_s": (1, 3600),
-    "max_text_chars": (100, 1_000_000),
-    "min_text_chars": (1, 1000),
-    "generation_token_budget": (0, 100_000_000),
-    "max_body_bytes": (1024, 100_000_000),
-    "max_inflight_generations": (0, 10_000),
-    "retry_after_s": (1, 3600),
-}
-_DEVICES = ("auto", "cpu", "cuda")
+def integer(low: int, high: int) -> Kind:
+    def parse(env: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{env}={raw!r} is not an integer (allowed: {low}..{high})") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{env}={value} is outside {low}..{high}")
+        return value
+
+    return Kind("integer", int, f"{low}..{high}", parse)
+
+
+def choice(*options: str) -> Kind:
+    def parse(env: str, raw: str) -> str:
+        if raw not in options:
+            raise ConfigError(f"{env}={raw!r} must be one of {', '.join(options)}")
+        return raw
+
+    return Kind("choice", str, ", ".join(f"`{option}`" for option in options), parse)
+
+
+def _non_empty_text(env: str, raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError(f"{env} must not be empty")
+    return raw
+
+
 # An origin as browsers send it: scheme and host, an optional port, no path, no trailing slash.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
@@ -106,42 +93,11 @@ def _parse_origins(env: str, raw: str) -> tuple[str, ...]:
         if origin != "*" and not _ORIGIN.fullmatch(origin):
             raise ConfigError(f"{env}: {origin!r} is not an origin like https://example.org or http://host:8080")
     return origins
-_CHOICES = {
-    "device": _DEVICES,
-    "simplifier_backend": ("ctranslate2", "transformers"),
-    "ct2_compute_type": ("auto", "int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"),
-}
-
-
-@dataclass(frozen=True)
-class Config:
-    simplifier_tag: str
-    classifier_tag: str
-    device: str
-    simplifier_backend: str
-    ct2_compute_type: str
-    max_batch_size: int
-    max_latency_ms: int
-    simplifier_workers: int
-    classifier_workers: int
-    api_workers: int
-    torch_threads: int
-    request_timeout_s: int
-    max_text_chars: int
-    min_text_chars: int
-    cors_origins: tuple[str, ...]
-    generation_token_budget: int
-    confidence_threshold: float | None  # None: take the model's calibrated threshold
-    api_keys: tuple[str, ...] = field(repr=False)  # secrets: never in a log line or traceback
-    api_keys_file: str
-    max_body_bytes: int
-    max_inflight_generations: int
-    retry_after_s: int
 
 
 def _parse_threshold(env: str, raw: str) -> float | None:
     if raw == "model":
-        return None
+        return None  # the threshold calibrated into the model
     try:
         value = float(raw)
     except ValueError:
@@ -149,9 +105,6 @@ def _parse_threshold(env: str, raw: str) -> float | None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{env}={value} is outside 0..1")
     return value
-
-
-MIN_API_KEY_CHARS = 16
 
 
 def parse_api_keys(source: str, raw: str) -> tuple[str, ...]:
@@ -170,42 +123,143 @@ def parse_api_keys(source: str, raw: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _parse(name: str, raw: str) -> object:
-    env = SETTINGS[name].env
-    if name in _INT_SETTINGS:
-        low, high = _INT_SETTINGS[name]
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{env}={raw!r} is not an integer") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{env}={value} is outside {low}..{high}")
-        return value
-    if name == "cors_origins":
-        return _parse_origins(env, raw)
-    if name == "confidence_threshold":
-        return _parse_threshold(env, raw)
-    if name == "api_keys":
-        return parse_api_keys(env, raw)
-    if name == "api_keys_file":
-        return raw.strip()
-    if name in _CHOICES:
-        if raw not in _CHOICES[name]:
-            raise ConfigError(f"{env}={raw!r} must be one of {', '.join(_CHOICES[name])}")
-        return raw
-    if not raw.strip():
-        raise ConfigError(f"{env} must not be empty")
-    return raw
+TEXT = Kind("text", str, "not empty", _non_empty_text)
+PATH = Kind("path", str, "a file, or empty", lambda env, raw: raw.strip())
+ORIGINS = Kind("list", tuple[str, ...], "`https://host[:port]`, comma-separated; `*`; or empty", _parse_origins)
+API_KEYS = Kind("list", tuple[str, ...], f"keys of {MIN_API_KEY_CHARS}+ printable ASCII characters, "
+                "comma-separated; or empty", parse_api_keys)
+THRESHOLD = Kind("number", float | None, "`model` or 0..1", _parse_threshold)
 
 
-def load_config(environ: dict[str, str] | None = None) -> Config:
+# --- the table -------------------------------------------------------------------------------
+# Order is the README table's order.
+_TABLE = (
+    Setting("simplifier_tag", "PLS_SIMPLIFIER_TAG", TEXT, f"{SIMPLIFIER_MODEL_NAME}:latest",
+            "BentoML model tag of the T5 simplifier"),
+    Setting("classifier_tag", "PLS_CLASSIFIER_TAG", TEXT, f"{CLASSIFIER_MODEL_NAME}:latest",
+            "BentoML model tag of the PLS classifier"),
+    Setting("device", "PLS_DEVICE", choice("auto", "cpu", "cuda"), "auto",
+            "Where the simplifier runs: `auto` = CUDA when available, else CPU"),
+    Setting("simplifier_backend", "PLS_SIMPLIFIER_BACKEND", choice("ctranslate2", "transformers"), "ctranslate2",
+            "Generation engine of the simplifier: `ctranslate2` (converted at import, several times faster "
+            "on CPU) or `transformers`"),
+    Setting("ct2_compute_type", "PLS_CT2_COMPUTE_TYPE",
+            choice("auto", "int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"), "auto",
+            "CTranslate2 compute type; `auto` = `int8` on CPU, `float16` on CUDA"),
+    Setting("max_batch_size", "PLS_MAX_BATCH_SIZE", integer(1, 256), "16",
+            "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
+    Setting("max_latency_ms", "PLS_MAX_LATENCY_MS", integer(1, 600_000), "60000",
+            "Latency budget of a runner batch; requests beyond it are refused with 503"),
+    Setting("simplifier_workers", "PLS_SIMPLIFIER_WORKERS", integer(1, 64), "1",
+            "Worker processes of the simplifier runner"),
+    Setting("classifier_workers", "PLS_CLASSIFIER_WORKERS", integer(1, 64), "1",
+            "Worker processes of the classifier runner"),
+    Setting("api_workers", "PLS_API_WORKERS", integer(1, 64), "1", "Worker processes of the HTTP API service"),
+    Setting("torch_threads", "PLS_TORCH_THREADS", integer(0, 256), "0",
+            "Intra-op threads per simplifier worker (torch or CTranslate2); 0 = CPU share / workers"),
+    Setting("request_timeout_s", "PLS_REQUEST_TIMEOUT_S", integer(1, 3600), "120",
+            "Seconds a request may take before BentoML answers 504/503"),
+    Setting("max_text_chars", "PLS_MAX_TEXT_CHARS", integer(100, 1_000_000), "20000",
+            "Longest text accepted by any endpoint"),
+    Setting("min_text_chars", "PLS_MIN_TEXT_CHARS", integer(1, 1000), "10",
+            "Shortest text accepted by /generate and /classify (below `PLS_MAX_TEXT_CHARS`)"),
+    Setting("cors_origins", "PLS_CORS_ORIGINS", ORIGINS, "",
+            "Origins whose pages may call the API from a browser; empty = same origin only"),
+    Setting("generation_token_budget", "PLS_GENERATION_TOKEN_BUDGET", integer(0, 100_000_000), "0",
+            "Most chunks × beams × (input tokens + `max_length`) in one `generate` call: bounds the "
+            "simplifier's memory; a bigger group runs in sub-batches. `0` scales it to the model's shape "
+            "(decoder layers × heads × head size): 16384 for a T5-base, which stays within a 4 GB task, "
+            "49152 for a t5-small"),
+    Setting("confidence_threshold", "PLS_CONFIDENCE_THRESHOLD", THRESHOLD, "model",
+            "Summaries with a chunk whose confidence (0-1) is below this are marked `low_confidence`; "
+            "`model` = the threshold calibrated into the simplifier's `metrics.json` at build time (a model "
+            "without one marks nothing)"),
+    # Access control and request limits (pls_core/http_guard.py).
+    Setting("api_keys", "PLS_API_KEYS", API_KEYS, "",
+            "API keys; set = every endpoint except the page, the probes and the docs needs a key "
+            "(see [Access control](#access-control))", secret=True),
+    Setting("api_keys_file", "PLS_API_KEYS_FILE", PATH, "",
+            "File with more API keys, one a line (`#` comments); keys from both are accepted"),
+    Setting("max_body_bytes", "PLS_MAX_BODY_BYTES", integer(1024, 100_000_000), "1048576",
+            "Largest request body; a bigger one is refused with 413 before it is read"),
+    Setting("max_inflight_generations", "PLS_MAX_INFLIGHT_GENERATIONS", integer(0, 10_000), "0",
+            "Generation requests (/generate, /generate-with-metrics) one API worker runs at once; more are "
+            "refused at once with 503 and `Retry-After`; 0 = no cap. 4 suits a 2 vCPU task: under a 64-client "
+            "burst of long texts it turned every 500 into an immediate 503 with `Retry-After`"),
+    Setting("retry_after_s", "PLS_RETRY_AFTER_S", integer(1, 3600), "5",
+            "Seconds a refused client is told to wait (`Retry-After`)"),
+)
+SETTINGS: dict[str, Setting] = {setting.name: setting for setting in _TABLE}
+
+Config = make_dataclass(
+    "Config",
+    # Secrets stay out of the repr, so never in a log line or a traceback.
+    [(s.name, s.kind.python_type, field(repr=not s.secret)) for s in _TABLE],
+    frozen=True,
+    namespace={"__doc__": "The service's settings, one attribute per entry of SETTINGS, parsed and validated."},
+)
+Config.__module__ = __name__
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read the settings from `environ` (default: the process environment), validated."""
     environ = os.environ if environ is None else environ
-    values = {
-        f.name: _parse(f.name, environ.get(SETTINGS[f.name].env, SETTINGS[f.name].default))
-        for f in fields(Config)
-    }
-    config = Config(**values)
+    config = Config(**{s.name: s.parse(environ.get(s.env, s.default)) for s in _TABLE})
     if config.min_text_chars >= config.max_text_chars:
-        raise ConfigError("PLS_MIN_TEXT_CHARS must be smaller than PLS_MAX_TEXT_CHARS")
+        raise ConfigError(f"PLS_MIN_TEXT_CHARS={config.min_text_chars} must be smaller than "
+                          f"PLS_MAX_TEXT_CHARS={config.max_text_chars}")
     return config
+
+
+@functools.cache
+def current() -> Config:
+    """This process's configuration: read from the environment on first use, then kept.
+    A test that changes the environment calls `current.cache_clear()`."""
+    return load_config()
+
+
+def runner_batching(config: Config) -> dict:
+    """`@bentoml.api` options of a runner's batched method: adaptive batching up to
+    PLS_MAX_BATCH_SIZE within PLS_MAX_LATENCY_MS; PLS_MAX_BATCH_SIZE=1 turns it off."""
+    if config.max_batch_size <= 1:
+        return {"batchable": False}
+    return {"batchable": True, "max_batch_size": config.max_batch_size, "max_latency_ms": config.max_latency_ms}
+
+
+def service_traffic(config: Config) -> dict:
+    """`@bentoml.service(traffic=...)` of every service: one request timeout for all three."""
+    return {"timeout": config.request_timeout_s}
+
+
+# --- the README's table ----------------------------------------------------------------------
+
+def _code(text: str) -> str:
+    return "`` `` (empty)" if text == "" else f"`{text}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per setting."""
+    rows = ["| Variable | Type | Default | Allowed | Meaning |", "|---|---|---|---|---|"]
+    for s in _TABLE:
+        rows.append(f"| `{s.env}` | {s.kind.type_name} | {_code(s.default)} | {s.kind.allowed} | {s.meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The service's settings (pls_core/config.py).")
+    parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+        return 0
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

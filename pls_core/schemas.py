@@ -14,11 +14,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from pls_core.config import load_config
+from pls_core import config
 
-_LIMITS = load_config()
-MIN_TEXT_CHARS = _LIMITS.min_text_chars
-MAX_TEXT_CHARS = _LIMITS.max_text_chars
+# The models are classes: their limits are fixed when this module is first imported.
+MIN_TEXT_CHARS = config.current().min_text_chars
+MAX_TEXT_CHARS = config.current().max_text_chars
 
 
 def visible_chars(text: str) -> int:

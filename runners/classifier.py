@@ -5,19 +5,18 @@ from __future__ import annotations
 import bentoml
 from bentoml.models import BentoModel
 
-from pls_core.config import load_config
+from pls_core.config import current, runner_batching, service_traffic
 from pls_core.integrity import verify_files
 from pls_core.model_layout import LABEL_PLAIN
 from runners.resilience import RUNNER_CONNECTION
-from runners.simplifier import BATCH_OPTIONS, BATCHING
 
-CONFIG = load_config()
+CONFIG = current()
 
 
 @bentoml.service(
     name="pls-classifier-runner",
     workers=CONFIG.classifier_workers,
-    traffic={"timeout": CONFIG.request_timeout_s},
+    traffic=service_traffic(CONFIG),
     # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
     runner_connection=RUNNER_CONNECTION,
 )
@@ -35,7 +34,7 @@ class Classifier:
         self.classifier = joblib.load(f"{folder}/classifier.pkl")
         self.plain_column = list(self.classifier.classes_).index(LABEL_PLAIN)
 
-    @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
+    @bentoml.api(**runner_batching(CONFIG))
     def predict_proba(self, texts: list[str]) -> list[float]:
         """Probability that each text is a plain-language summary."""
         probabilities = self.classifier.predict_proba(self.vectorizer.transform(texts))

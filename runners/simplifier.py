@@ -16,15 +16,13 @@ from itertools import groupby
 import bentoml
 from bentoml.models import BentoModel
 
-from pls_core.config import load_config
+from pls_core.config import current, runner_batching, service_traffic
 from pls_core.generation_memory import token_budget
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
 from runners.resilience import RUNNER_CONNECTION
 
-CONFIG = load_config()
-BATCHING = CONFIG.max_batch_size > 1
-BATCH_OPTIONS = {"max_batch_size": CONFIG.max_batch_size, "max_latency_ms": CONFIG.max_latency_ms} if BATCHING else {}
+CONFIG = current()
 logger = logging.getLogger("bentoml.pls.simplifier")
 
 
@@ -130,7 +128,7 @@ def make_backend(model_path: str, device: str, threads: int):
 @bentoml.service(
     name="pls-simplifier-runner",
     workers=CONFIG.simplifier_workers,
-    traffic={"timeout": CONFIG.request_timeout_s},
+    traffic=service_traffic(CONFIG),
     # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
     runner_connection=RUNNER_CONNECTION,
 )
@@ -153,7 +151,7 @@ class Simplifier:
                     self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads, self.token_budget)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.
-    @bentoml.api(batchable=BATCHING, **BATCH_OPTIONS)
+    @bentoml.api(**runner_batching(CONFIG))
     def simplify(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
         """Simplify each job's text with its own settings; results keep the jobs' order.
 

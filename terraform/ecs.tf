@@ -43,7 +43,8 @@ resource "aws_ecs_task_definition" "this" {
       protocol      = "tcp"
     }]
 
-    # Sorted so the rendered JSON, and so the plan, does not change with map order.
+    # Only the overrides (service_environment): the image carries the rest. Sorted so the
+    # rendered JSON, and so the plan, does not change with map order.
     environment = [for k in sort(keys(var.service_environment)) : { name = k, value = var.service_environment[k] }]
     # API keys from Secrets Manager (secrets.tf), resolved by ECS at task start: never plain env.
     secrets = local.container_secrets

@@ -265,20 +265,9 @@ variable "cpu_architecture" {
 }
 
 variable "service_environment" {
-  description = "PLS_* settings passed to the container as environment variables (see pls_core/config.py); they override the image's defaults. These suit a 2 vCPU / 4 GB task; PLS_TORCH_THREADS 0 follows the task's CPU quota."
+  description = "PLS_* settings to override in the container (see the README's configuration table). Empty by default: the service's own defaults (pls_core/config.py) and the image's (bentofile.yaml) suit a 2 vCPU / 4 GB task. Give each override a comment saying why; PLS_REQUEST_TIMEOUT_S here also bounds alb_idle_timeout and deregistration_delay."
   type        = map(string)
-  default = {
-    PLS_DEVICE             = "cpu"
-    PLS_SIMPLIFIER_BACKEND = "ctranslate2"
-    PLS_CT2_COMPUTE_TYPE   = "auto"
-    PLS_MAX_BATCH_SIZE     = "16"
-    PLS_MAX_LATENCY_MS     = "60000"
-    PLS_SIMPLIFIER_WORKERS = "1"
-    PLS_CLASSIFIER_WORKERS = "1"
-    PLS_API_WORKERS        = "1"
-    PLS_TORCH_THREADS      = "0"
-    PLS_REQUEST_TIMEOUT_S  = "120"
-  }
+  default     = {}
 
   validation {
     condition     = alltrue([for k in keys(var.service_environment) : can(regex("^PLS_[A-Z0-9_]+$", k))])

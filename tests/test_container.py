@@ -9,10 +9,14 @@ image must build and pass.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,7 +32,7 @@ pytest_plugins = ["tests.aws.image_build"]
 
 REPO = Path(__file__).resolve().parent.parent
 BENTOFILE = REPO / "bentofile.yaml"
-SMOKE = REPO / "scripts" / "container_smoke.sh"
+SMOKE = REPO / "scripts" / "container" / "smoke.sh"
 EXIT_CANNOT_RUN = 3
 
 # BentoML's include/exclude matcher uses pathspec's deprecated "gitwildmatch" name.
@@ -72,25 +76,106 @@ def test_bentoml_accepts_the_bentofile():
     assert config.name == "pls-service"
 
 
-def test_package_pins_equal_requirements_txt(bentofile):
-    required = _pins((REPO / "requirements.txt").read_text().splitlines())
-    image = _pins(bentofile["python"]["packages"])
-    assert BUILD_ONLY <= required.keys(), "BUILD_ONLY names a package requirements.txt no longer has"
-    expected = {name: version for name, version in required.items() if name not in BUILD_ONLY}
-    assert image.keys() == expected.keys(), (
-        f"only in bentofile: {sorted(image.keys() - expected.keys())}; "
-        f"only in requirements.txt: {sorted(expected.keys() - image.keys())}")
-    for name, version in expected.items():
-        public = image[name].split("+", 1)[0]
-        assert public == version, f"{name}: bentofile {image[name]} != requirements.txt {version}"
+def _bento_python_env(bentofile_path: Path, build_ctx: Path, out: Path) -> tuple[dict[str, str], list[str]]:
+    """What BentoML writes into a bento for this bentofile: the pins of env/python/requirements.txt
+    and the arguments install.sh gives the installer (BentoML's own code, no build)."""
+    from bentoml._internal.bento.build_config import BentoBuildConfig
+
+    with bentofile_path.open() as f:
+        python = BentoBuildConfig.from_yaml(f).python
+    with contextlib.chdir(build_ctx):  # `bentoml build` runs there; BentoML refuses files outside it
+        python.write_to_bento(out, str(build_ctx))
+    install = (out / "env/python/install.sh").read_text()
+    args = shlex.split(re.search(r"^PIP_ARGS=\((.*)\)$", install, re.MULTILINE).group(1))
+    return _pins((out / "env/python/requirements.txt").read_text().splitlines()), args
 
 
-def test_torch_is_the_cpu_build_from_the_pytorch_cpu_index(bentofile):
+def test_the_image_installs_the_pins_pip_installs(tmp_path, bentofile):
+    """One file of runtime pins: the bento's requirements are requirements.txt's, as BentoML
+    writes them, and bentofile.yaml repeats none of them."""
+    assert bentofile["python"]["requirements_txt"] == "requirements.txt"
+    assert "packages" not in bentofile["python"], "BentoML ignores `packages` next to `requirements_txt`"
+    serving = _pins((REPO / "requirements.txt").read_text().splitlines())
+    image, _ = _bento_python_env(BENTOFILE, REPO, tmp_path)
+    assert image == serving
+    assert {"torch", "bentoml", "transformers", "ctranslate2"} <= serving.keys()
+
+
+def test_build_and_test_tools_stay_out_of_the_image():
+    serving = _pins((REPO / "requirements.txt").read_text().splitlines())
+    dev_lines = (REPO / "requirements-dev.txt").read_text().splitlines()
+    dev = _pins(dev_lines)
+    assert "-r requirements.txt" in [line.strip() for line in dev_lines], "requirements-dev.txt builds on requirements.txt"
+    assert BUILD_ONLY <= dev.keys(), "the tools to pull models and deploy are in requirements-dev.txt"
+    assert not (BUILD_ONLY | {"pytest", "moto", "boto3", "uv"}) & serving.keys(), "a build or test tool in the image"
+    assert not serving.keys() & dev.keys(), f"pinned twice: {sorted(serving.keys() & dev.keys())}"
+
+
+def test_torch_comes_from_the_pytorch_cpu_index(bentofile):
     python = bentofile["python"]
-    assert _pins(python["packages"])["torch"].endswith("+cpu")
     assert "https://download.pytorch.org/whl/cpu" in python["extra_index_url"]
     # uv must be allowed to take numpy & co. from PyPI although the PyTorch index lists them.
     assert "--index-strategy unsafe-best-match" in python.get("pip_args", "")
+
+
+def _fake_wheel(folder: Path, version: str, tag: str = "py3-none-any") -> str:
+    """An empty wheel of torch `version`: enough for an installer to resolve, never installed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"torch-{version}-{tag}.whl"
+    info = f"torch-{version}.dist-info"
+    with zipfile.ZipFile(folder / name, "w") as wheel:
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n")
+        wheel.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n")
+        wheel.writestr(f"{info}/RECORD", "")
+    return name
+
+
+def _simple_index(root: Path, version: str) -> str:
+    """A one-package PEP 503 index holding torch `version`; returns its file:// URL."""
+    wheel = _fake_wheel(root / "files", version)
+    (root / "simple" / "torch").mkdir(parents=True)
+    (root / "simple" / "torch" / "index.html").write_text(f'<a href="../../files/{wheel}">{wheel}</a>')
+    return (root / "simple").as_uri()
+
+
+def _image_uv() -> str:
+    """uv from this environment, checked to be the version BentoML's Dockerfile installs."""
+    import bentoml
+
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv, "uv is not installed (requirements-dev.txt)"
+    macros = Path(bentoml.__file__).parent / "_internal/container/frontend/dockerfile/templates/_macros.j2"
+    image_version = re.search(r"uv==([0-9.]+)", macros.read_text()).group(1)
+    version = subprocess.run([uv, "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    assert version == image_version, f"uv {version} here, {image_version} in the image: pin uv=={image_version}"
+    return uv
+
+
+def _resolve_torch(uv: str, requirements: dict[str, str], args: list[str], work: Path) -> str:
+    (work / "in.txt").write_text(f"torch=={requirements['torch']}\n")
+    # For the image's platform: Python 3.11 on Linux x86_64.
+    result = subprocess.run([uv, "pip", "compile", str(work / "in.txt"), *args, "--python-version", "3.11",
+                             "--python-platform", "x86_64-manylinux_2_28",
+                             "--no-header", "--no-annotate", "--no-cache"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return re.search(r"^torch==(\S+)$", result.stdout, re.MULTILINE).group(1)
+
+
+def test_the_image_installer_takes_torchs_cpu_build(tmp_path, bentofile):
+    """requirements.txt pins torch without its build label (so pip works on every platform);
+    with the bento's installer arguments, uv takes the PyTorch CPU index's `+cpu` build over
+    PyPI's, which pulls ~3 GB of CUDA. Both indexes are stood in for by local ones."""
+    uv = _image_uv()
+    requirements, args = _bento_python_env(BENTOFILE, REPO, tmp_path / "bento")
+    version = requirements["torch"].split("+")[0]
+    pypi = _simple_index(tmp_path / "pypi", version)  # PyPI's (CUDA) build of the same version
+    cpu = _simple_index(tmp_path / "cpu", f"{version}+cpu")
+    args = [cpu if "download.pytorch.org/whl/cpu" in arg else arg for arg in args]
+    assert cpu in args, f"the bento's installer does not use the PyTorch CPU index: {args}"
+    assert _resolve_torch(uv, requirements, ["--index-url", pypi, *args], tmp_path) == f"{version}+cpu"
+    # The same resolution without the bento's arguments takes PyPI's build: the check can fail.
+    assert _resolve_torch(uv, requirements, ["--index-url", pypi], tmp_path) == version
 
 
 def test_bento_carries_both_models(bentofile):
@@ -150,29 +235,53 @@ def test_image_is_python_311_with_a_readiness_health_check(bentofile):
     assert f"127.0.0.1:{SERVICE_PORT}{HEALTH_PATH}" in template
 
 
-def test_local_bentofile_changes_only_where_packages_come_from(tmp_path, bentofile):
+@pytest.fixture
+def local_build(tmp_path) -> tuple[Path, Path]:
+    """A build context with the project's bentofile and requirements, and the local bentofile
+    scripts/container/local_bentofile.py writes for it from a folder holding torch's CPU wheel."""
+    version = _pins((REPO / "requirements.txt").read_text().splitlines())["torch"]
     wheel_dir = tmp_path / "wheels"
-    wheel_dir.mkdir()
-    version = _pins(bentofile["python"]["packages"])["torch"]
     py = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    (wheel_dir / f"torch-{version}-{py}-{py}-manylinux_2_28_x86_64.whl").write_bytes(b"wheel")
+    _fake_wheel(wheel_dir, f"{version}+cpu", f"{py}-{py}-manylinux_2_28_x86_64")
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "bentofile.yaml").write_text(BENTOFILE.read_text())
+    for name in ("bentofile.yaml", "requirements.txt"):
+        shutil.copy(REPO / name, ctx / name)
     out = tmp_path / "local.yaml"
     subprocess.run([sys.executable, str(REPO / "scripts/container/local_bentofile.py"), "--build-ctx", str(ctx),
                     "--base-image", "localhost/base:test", "--out", str(out), "--wheel-dir", str(wheel_dir)],
                    check=True, capture_output=True, text=True)
+    return ctx, out
+
+
+def test_local_bentofile_changes_only_where_packages_come_from(local_build):
+    ctx, out = local_build
     local = yaml.safe_load(out.read_text())
     assert local["docker"].pop("base_image") == "localhost/base:test"
     wheel = local["python"].pop("wheels")[0]
     assert (ctx / wheel).is_file() and not Path(wheel).is_absolute()
+    assert "+cpu" in Path(wheel).name
     assert local["python"].pop("find_links")
     assert "extra_index_url" not in local["python"]
     production = yaml.safe_load(BENTOFILE.read_text())
     production["docker"].pop("base_image")
     production["python"].pop("extra_index_url")
     assert local == production
+
+
+def test_the_offline_build_installs_torchs_cpu_wheel_too(local_build, tmp_path):
+    """The local build's bento: the same pins, and uv takes the carried `+cpu` wheel over PyPI's."""
+    ctx, out = local_build
+    uv = _image_uv()
+    requirements, args = _bento_python_env(out, ctx, tmp_path / "bento")
+    assert requirements == _pins((REPO / "requirements.txt").read_text().splitlines())
+    version = requirements["torch"]
+    wheels = tmp_path / "bento" / "env/python/wheels"
+    assert [p.name for p in wheels.glob(f"torch-{version}+cpu-*.whl")], "the bento carries no torch CPU wheel"
+    # The bento's wheels folder, where the image has it, is this one here.
+    args = [str(wheels) if arg.endswith("/env/python/wheels") else arg for arg in args]
+    pypi = _simple_index(tmp_path / "pypi", version)
+    assert _resolve_torch(uv, requirements, ["--index-url", pypi, *args], tmp_path) == f"{version}+cpu"
 
 
 def test_smoke_script_is_valid_bash():
