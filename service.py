@@ -33,6 +33,7 @@ from pls_core.config import current, service_traffic
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
+from pls_core.model_layout import METRICS_FILE
 from runners.model_check import require_stored
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
@@ -57,7 +58,7 @@ def confidence_threshold(model_folder: Path) -> float | None:
     if CONFIG.confidence_threshold is not None:
         return CONFIG.confidence_threshold
     try:
-        metrics = json.loads((model_folder / "metrics.json").read_text())
+        metrics = json.loads((model_folder / METRICS_FILE).read_text())
         return float(metrics["confidence"]["threshold"])
     except (OSError, ValueError, KeyError, TypeError):
         logger.warning("the simplifier model records no calibrated confidence threshold and "

@@ -229,8 +229,6 @@ class Corpus:
     heldout_freeform: list[Pair] = field(default_factory=list)
     # The free-form pairs of `train` (also in `train`), for a copy-first training phase.
     train_freeform: list[Pair] = field(default_factory=list)
-    train_templates: tuple[Template, ...] = TRAIN_TEMPLATES
-    heldout_template_set: tuple[Template, ...] = HELDOUT_TEMPLATES
 
 
 def _article(word: str) -> str:

@@ -37,11 +37,15 @@ from pls_core import confidence, lexicon, model_layout  # noqa: E402  (stdlib-on
 from pls_core.chunking import split_sentences  # noqa: E402
 from pls_core.model_layout import (  # noqa: E402
     CLASSIFIER_DIRNAME,
+    CLASSIFIER_FILE,
     LABEL_PLAIN,
     LABEL_TECHNICAL,
     MAX_INPUT_TOKENS,
+    METRICS_FILE,
+    SENTENCEPIECE_FILE,
     SIMPLIFIER_DIRNAME,
     TASK_PREFIX,
+    VECTORIZER_FILE,
     missing_classifier_files,
     missing_simplifier_files,
 )
@@ -210,7 +214,7 @@ def up_to_date(out: Path, stamp: dict) -> bool:
     simplifier, classifier = out / SIMPLIFIER_DIRNAME, out / CLASSIFIER_DIRNAME
     return (previous == stamp
             and not missing_simplifier_files(simplifier)
-            and (simplifier / "metrics.json").is_file()
+            and (simplifier / METRICS_FILE).is_file()
             and not missing_classifier_files(classifier))
 
 
@@ -239,7 +243,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, folder: Path, seed: int):
         max_sentence_length=1 << 16, num_threads=1, shuffle_input_sentence=False,
         minloglevel=2)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spiece.model").write_bytes(model_bytes.getvalue())
+    (folder / SENTENCEPIECE_FILE).write_bytes(model_bytes.getvalue())
     processor = spm.SentencePieceProcessor(model_proto=model_bytes.getvalue())
     vocab = [(processor.id_to_piece(i), processor.get_score(i) if i > 2 else 0.0)
              for i in range(processor.get_piece_size())]
@@ -521,8 +525,8 @@ def train_classifier(train_pairs, heldout_pairs, real_train, real_heldout, folde
     if list(classifier.classes_) != [LABEL_TECHNICAL, LABEL_PLAIN]:
         raise RuntimeError(f"unexpected classifier classes {classifier.classes_}")
     folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(classifier, folder / "classifier.pkl")
-    joblib.dump(vectorizer, folder / "vectorizer.pkl")
+    joblib.dump(classifier, folder / CLASSIFIER_FILE)
+    joblib.dump(vectorizer, folder / VECTORIZER_FILE)
     metrics = {
         "heldout_accuracy": classifier_accuracy(classifier, vectorizer, heldout_pairs),
         "heldout_texts": 2 * len(heldout_pairs),
@@ -535,7 +539,7 @@ def train_classifier(train_pairs, heldout_pairs, real_train, real_heldout, folde
         "classes": list(classifier.classes_),
         "features": "TF-IDF of words, punctuation and their pairs (min_df 2), logistic regression (C=30)",
     }
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
@@ -636,7 +640,7 @@ def build(args: argparse.Namespace, corpus_pairs, work: Path) -> dict:
         "confidence": calibration,
         "build_seconds": round(time.monotonic() - started, 1),
     }
-    (simplifier_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (simplifier_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

@@ -10,17 +10,20 @@ how long /readyz reported not ready, and the gap until a new request succeeded a
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 
-from overload_probe import header, positive  # scripts/ is on sys.path when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtests.probe_cli import positive, probe_parser  # noqa: E402
 
 BODY = {"technical_text": "Patients with hypertension were randomised to diuretics or placebo for a year.",
         "max_length": 50, "num_beams": 1}
@@ -36,14 +39,12 @@ def runner_pid(serve_pid: int, service_name: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
+    parser = probe_parser(__doc__.split("\n")[0])
     parser.add_argument("--serve-pid", type=positive(int), required=True)
     parser.add_argument("--service-name", default="pls-simplifier-runner")
     parser.add_argument("--clients", type=positive(int), default=4)
     parser.add_argument("--before-s", type=positive(float), default=5.0)
     parser.add_argument("--after-s", type=positive(float), default=30.0)
-    parser.add_argument("--header", type=header, action="append", default=[], help="NAME:VALUE, e.g. X-API-Key:...")
     args = parser.parse_args()
     headers = dict(args.header)
 

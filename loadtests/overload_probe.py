@@ -9,8 +9,8 @@ the end of the burst until a short /generate request is answered 200.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +18,10 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from loadtests.probe_cli import positive, probe_parser  # noqa: E402
+
 errors: Counter[str] = Counter()  # client-side failures (no HTTP answer), by exception
 SHORT = {"technical_text": "Patients with hypertension were given diuretics.", "max_length": 50, "num_beams": 1}
 
@@ -68,34 +72,11 @@ def recovery(url: str, headers: dict, limit_s: float = 120) -> float | None:
     return None
 
 
-def header(value: str) -> tuple[str, str]:
-    """argparse type of --header: NAME:VALUE."""
-    name, colon, content = value.partition(":")
-    if not colon or not name.strip():
-        raise argparse.ArgumentTypeError(f"{value!r} is not NAME:VALUE (e.g. X-API-Key:KEY)")
-    return name.strip(), content.strip()
-
-
-def positive(kind):
-    """argparse type: a number of `kind` above zero."""
-    def parse(value: str):
-        try:
-            number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-        if number <= 0:
-            raise argparse.ArgumentTypeError(f"{value} must be above zero")
-        return number
-    return parse
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
+    parser = probe_parser(__doc__.split("\n")[0])
     parser.add_argument("--clients", type=positive(int), default=64)
     parser.add_argument("--requests", type=positive(int), default=256)
     parser.add_argument("--timeout-s", type=positive(float), default=180)
-    parser.add_argument("--header", type=header, action="append", default=[], help="NAME:VALUE")
     args = parser.parse_args()
     headers = dict(args.header)
 

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
 
-from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
+from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX, TOKENIZER_FILE
 
 # Abbreviations common in medical and scientific abstracts that end in a period but do not
 # end a sentence ("e.g. aspirin", "Smith et al. reported", "vs. placebo").
@@ -79,10 +79,12 @@ def chunk_text(
 ) -> list[str]:
     """Pack the sentences of `text` into chunks of at most `budget` tokens, in order.
 
-    `count_tokens(sentences)` gives each sentence's cost in tokens, all in one call (each
-    sentence is counted once; a chunk costs the sum of its sentences);
+    `count_tokens(sentences)` is called with a list of bare sentences (no task prefix, no EOS)
+    and returns the token cost of each, in order, all in one call: each sentence is counted
+    once, and a chunk costs the sum of its sentences (`Chunker.sentence_costs`).
     `split_oversized(sentence, budget)` cuts one sentence that alone exceeds `budget` into
-    pieces that each fit. Every sentence lands in exactly one chunk (or, when oversized, in
+    pieces that each fit (`Chunker.split_oversized`). `budget` is what a chunk's text may
+    cost (`Chunker.text_budget`: the model's input less the task prefix and EOS). Every sentence lands in exactly one chunk (or, when oversized, in
     consecutive pieces), and chunks keep the text's order.
     """
     if budget < 1:
@@ -138,7 +140,7 @@ class Chunker:
     def from_model_folder(cls, folder: str | Path) -> Chunker:
         """The chunker of a simplifier model folder (tokenizer.json, tokenizer_config.json)."""
         folder = Path(folder)
-        tokenizer_file = folder / "tokenizer.json"
+        tokenizer_file = folder / TOKENIZER_FILE
         if not tokenizer_file.is_file():
             raise FileNotFoundError(
                 f"{tokenizer_file} is missing: import the model again with "

@@ -31,10 +31,18 @@ SIMPLIFIER_REQUIRED_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
 )
-# At least one of these tokenizer files must be present.
-SIMPLIFIER_TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
+# The fast tokenizer (what the API counts tokens with) and the sentencepiece model it can be
+# converted from; at least one of them must be present.
+TOKENIZER_FILE = "tokenizer.json"
+SENTENCEPIECE_FILE = "spiece.model"
+SIMPLIFIER_TOKENIZER_FILES = (TOKENIZER_FILE, SENTENCEPIECE_FILE)
 
-CLASSIFIER_REQUIRED_FILES = ("classifier.pkl", "vectorizer.pkl", "metrics.json")
+# The classifier folder: two joblib pickles and the figures of its training.
+CLASSIFIER_FILE = "classifier.pkl"
+VECTORIZER_FILE = "vectorizer.pkl"
+# Both folders: the build's figures (the simplifier's holds its calibrated confidence threshold).
+METRICS_FILE = "metrics.json"
+CLASSIFIER_REQUIRED_FILES = (CLASSIFIER_FILE, VECTORIZER_FILE, METRICS_FILE)
 
 
 def missing_simplifier_files(folder: Path) -> list[str]:

@@ -38,6 +38,7 @@ import re
 from collections.abc import Mapping
 
 from pls_core.chunking import split_sentences
+from pls_core.lexicon import find_terms
 
 # A run of letters/digits; runs joined by an apostrophe or hyphen, or by "." or "," between
 # digits (0.82, 1,000), stay one word.
@@ -102,18 +103,15 @@ def rule_syllables(word: str) -> int:
 
 
 @functools.lru_cache(maxsize=50_000)
-def _syllables(word: str) -> int:
+def word_syllables(word: str) -> int:
+    """Syllables of one word: its CMU dictionary count; a word the dictionary lacks is counted
+    by hyphen/apostrophe part (dictionary, else :func:`rule_syllables`); at least 1."""
     dictionary = load_syllable_dictionary()
     lowered = word.lower().replace("\u2019", "'")
     if lowered in dictionary:
         return max(1, dictionary[lowered])
     parts = [p for p in _PART_SPLIT_RE.split(lowered) if p]
     return sum(dictionary[p] if dictionary.get(p) else rule_syllables(p) for p in parts) or 1
-
-
-def syllable_count(text: str) -> int:
-    """Syllables in ``text``: CMU dictionary counts, the spelling rule for unknown words."""
-    return sum(_syllables(w) for w in words(text))
 
 
 def fallback_rule_agreement() -> tuple[int, float, float]:
@@ -133,7 +131,7 @@ def flesch_scores(text: str) -> tuple[float | None, float | None]:
         return None, None
     n_words = len(ws)
     n_sentences = max(1, sentence_count(text))
-    n_syllables = sum(_syllables(w) for w in ws)
+    n_syllables = sum(word_syllables(w) for w in ws)
     words_per_sentence = n_words / n_sentences
     syllables_per_word = n_syllables / n_words
     ease = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
@@ -153,58 +151,10 @@ def avg_word_length(text: str) -> float:
 # ------------------------------------------------------------------ technical terms
 
 
-def _default_lexicon() -> Mapping[str, str]:
-    # Imported here, not at module import, so this module works before (and without)
-    # pls_core.lexicon; callers may always pass their own lexicon instead.
-    from pls_core.lexicon import LEXICON
-
-    return LEXICON
-
-
-def _normalise(text: str) -> str:
-    return text.replace("\u2019", "'").replace("\u2018", "'")
-
-
-@functools.lru_cache(maxsize=32)
-def _term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One alternation of all terms, longest first, so that at any position the longest
-    term wins; separators inside a term (spaces, hyphens) match any run of whitespace or
-    hyphens, so "beta blocker" and "beta-blocker" are the same term."""
-    alternatives = []
-    for term in sorted(terms, key=lambda t: (-len(t), t)):
-        pieces = [re.escape(p) for p in re.split(r"[\s\-]+", term) if p]
-        if pieces:
-            alternatives.append(r"[\s\-]+".join(pieces))
-    if not alternatives:
-        return None
-    # Whole words: no letter/digit/underscore directly before or after the match.
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
-
-
-def technical_terms(text: str, lexicon: Mapping[str, str] | None = None) -> list[str]:
-    """The technical terms found in ``text``, in order of occurrence, lowercased and with
-    whitespace collapsed (one entry per occurrence). See :func:`count_technical_terms`."""
-    if lexicon is None:
-        lexicon = _default_lexicon()
-    terms = tuple(sorted({_normalise(k).strip().lower() for k in lexicon if k and k.strip()}))
-    pattern = _term_pattern(terms)
-    if pattern is None or not text:
-        return []
-    return [" ".join(m.group(0).lower().split()) for m in pattern.finditer(_normalise(text))]
-
-
 def count_technical_terms(text: str, lexicon: Mapping[str, str] | None = None) -> int:
-    """Occurrences in ``text`` of the lexicon's technical terms (its keys).
-
-    Matching is case-insensitive and on whole words: a term must not be preceded or
-    followed by a letter, digit or underscore ("infarction," and "(infarction)" match,
-    "infarctions" and "preinfarction" do not — no stemming). Multi-word terms may be split
-    by any whitespace, and spaces and hyphens inside a term are interchangeable. Matches
-    never overlap: scanning left to right, the longest term starting at a position wins,
-    so "myocardial infarction" counts once, not also as "infarction". Curly apostrophes
-    are treated as straight ones. ``lexicon=None`` uses :data:`pls_core.lexicon.LEXICON`.
-    """
-    return len(technical_terms(text, lexicon))
+    """Occurrences in ``text`` of the lexicon's technical terms (its keys), matched by
+    :func:`pls_core.lexicon.find_terms`; ``lexicon=None`` uses :data:`pls_core.lexicon.LEXICON`."""
+    return len(find_terms(text, lexicon))
 
 
 # ------------------------------------------------------------------ /classify figures
@@ -226,23 +176,16 @@ def text_figures(text: str, lexicon: Mapping[str, str] | None = None) -> dict:
     }
 
 
+# Flesch's verbal bands: (lowest Reading Ease score of the band, its name), highest first.
+_EASE_BANDS = ((90, "very easy"), (80, "easy"), (70, "fairly easy"), (60, "standard"),
+               (50, "fairly difficult"), (30, "difficult"))
+
+
 def reading_ease_band(score: float | None) -> str:
     """Flesch's verbal band for a Reading Ease score."""
     if score is None:
         return "not measurable"
-    if score >= 90:
-        return "very easy"
-    if score >= 80:
-        return "easy"
-    if score >= 70:
-        return "fairly easy"
-    if score >= 60:
-        return "standard"
-    if score >= 50:
-        return "fairly difficult"
-    if score >= 30:
-        return "difficult"
-    return "very difficult"
+    return next((name for lowest, name in _EASE_BANDS if score >= lowest), "very difficult")
 
 
 def classification_reasoning(is_pls: bool, confidence: float, figures: Mapping) -> str:

@@ -80,17 +80,22 @@ LOW_CONFIDENCE_HELP = ("True when a chunk's confidence is below the model's cali
                        "(PLS_CONFIDENCE_THRESHOLD): the summary is probably unreliable")
 
 
-class GenerateResponse(BaseModel):
+class _Generated(BaseModel):
+    """What /generate and /generate-with-metrics both answer about the summary."""
+
     generated_pls: str
     generation_time: float = Field(description="Seconds spent in the model")
     num_chunks: int
     tokens_input: int = Field(description="Tokens the model read: per chunk the task prefix, the chunk and EOS, summed")
     tokens_output: int = Field(description="Tokens the model generated: per chunk up to and including EOS, summed")
-    skipped: bool = False
     confidence: float | None = Field(None, description=CONFIDENCE_HELP)
     chunk_confidences: list[float] = Field(default_factory=list, description="The confidence of each chunk, in order")
     low_confidence: bool = Field(False, description=LOW_CONFIDENCE_HELP)
     low_confidence_reason: str | None = Field(None, description="Why the summary is marked unreliable, in plain words")
+
+
+class GenerateResponse(_Generated):
+    skipped: bool = Field(False, description="True when skip_if_plain returned the text unchanged")
 
 
 class ClassifyRequest(_Strict):
@@ -133,17 +138,8 @@ class GenerateWithMetricsRequest(_Strict):
     num_beams: NumBeams = 4
 
 
-class GenerateWithMetricsResponse(BaseModel):
-    generated_pls: str
+class GenerateWithMetricsResponse(_Generated):
     metrics: EvaluateResponse
-    generation_time: float
-    num_chunks: int
-    tokens_input: int
-    tokens_output: int
-    confidence: float | None = Field(None, description=CONFIDENCE_HELP)
-    chunk_confidences: list[float] = Field(default_factory=list, description="The confidence of each chunk, in order")
-    low_confidence: bool = Field(False, description=LOW_CONFIDENCE_HELP)
-    low_confidence_reason: str | None = Field(None, description="Why the summary is marked unreliable, in plain words")
 
 
 class HealthResponse(BaseModel):

@@ -7,7 +7,7 @@ from bentoml.models import BentoModel
 
 from pls_core.config import current, runner_batching, service_traffic
 from pls_core.integrity import verify_files
-from pls_core.model_layout import LABEL_PLAIN
+from pls_core.model_layout import CLASSIFIER_FILE, LABEL_PLAIN, VECTORIZER_FILE
 from runners.resilience import RUNNER_CONNECTION
 
 CONFIG = current()
@@ -28,10 +28,10 @@ class Classifier:
 
         folder = self.model_ref.path
         # Unpickling runs code: load only the exact files that were imported.
-        verify_files(folder, self.model_ref.info.metadata, ["vectorizer.pkl", "classifier.pkl"],
+        verify_files(folder, self.model_ref.info.metadata, [VECTORIZER_FILE, CLASSIFIER_FILE],
                      tag=self.model_ref.tag)
-        self.vectorizer = joblib.load(f"{folder}/vectorizer.pkl")
-        self.classifier = joblib.load(f"{folder}/classifier.pkl")
+        self.vectorizer = joblib.load(f"{folder}/{VECTORIZER_FILE}")
+        self.classifier = joblib.load(f"{folder}/{CLASSIFIER_FILE}")
         self.plain_column = list(self.classifier.classes_).index(LABEL_PLAIN)
 
     @bentoml.api(**runner_batching(CONFIG))

@@ -186,3 +186,48 @@ def test_chunking_tokenizes_each_sentence_once(chunker):
 def test_a_model_folder_without_tokenizer_json_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="import_models.py"):
         Chunker.from_model_folder(tmp_path)
+
+
+# --- counting: what the model reads, and what a chunk's text may cost ---------------------------
+
+
+def test_counts_equal_the_transformers_tokenizer(chunker, demo_models, real_texts):
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(demo_models / "t5_base")
+    sentences = [s for text in real_texts[:20] for s in split_sentences(text)] + HARD_WORDS
+    # Inside a chunk a sentence costs its bare tokens; the model reads prefix + chunk + EOS.
+    assert chunker.sentence_costs(sentences) == [
+        len(reference(s, add_special_tokens=False).input_ids) for s in sentences]
+    for text in real_texts[:20]:
+        assert chunker.count_input_tokens(text) == len(reference(TASK_PREFIX + text).input_ids)
+    assert chunker.prefix_tokens == len(reference(TASK_PREFIX, add_special_tokens=False).input_ids)
+    assert chunker.text_budget == MAX_INPUT_TOKENS - chunker.prefix_tokens - 1
+
+
+def test_a_text_at_the_budget_is_one_chunk_and_one_word_more_is_two(chunker):
+    # Sentences of one word each: the longest run that fits the budget, then one sentence more.
+    text = " ".join(["Placebo."] * (chunker.text_budget // chunker.sentence_costs(["Placebo."])[0]))
+    assert chunker.chunks(text) == [text]
+    assert chunker.count_input_tokens(text) <= MAX_INPUT_TOKENS
+    assert chunker.count_input_tokens(text + " Placebo.") > MAX_INPUT_TOKENS
+    assert len(chunker.chunks(text + " Placebo.")) == 2
+
+
+def test_a_smaller_model_max_length_makes_smaller_chunks(demo_models, tmp_path, real_texts):
+    import json
+    import shutil
+
+    shutil.copy(demo_models / "t5_base" / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 64}))
+    small = Chunker.from_model_folder(tmp_path)
+    assert small.max_input_tokens == 64
+    for text in real_texts[:10]:
+        chunks = small.chunks(text)
+        assert " ".join(chunks).split() == text.split()
+        assert all(small.count_input_tokens(chunk) <= 64 for chunk in chunks)
+
+
+def test_a_model_too_short_for_the_task_prefix_is_refused(demo_models, chunker):
+    with pytest.raises(ValueError, match="no room"):
+        Chunker(demo_models / "t5_base" / "tokenizer.json", chunker.prefix_tokens + 1)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from demo import corpus as demo_corpus
-from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms, lexicon_problems
+from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms
 from pls_core.model_layout import (
     CLASSIFIER_DIRNAME,
     LABEL_PLAIN,
@@ -38,22 +38,7 @@ def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-# ----------------------------------------------------------------------------- lexicon, corpus
-
-
-def test_lexicon_is_large_and_sound():
-    assert len(LEXICON) >= 150
-    assert lexicon_problems() == []
-    assert LEXICON["myocardial infarction"] == "heart attack"
-    assert LEXICON["hypertension"] == "high blood pressure"
-    assert LEXICON["analgesic"] == "painkiller"
-    assert all(key == key.lower() for key in LEXICON)
-    assert not any(plain.lower() in LEXICON for plain in LEXICON.values())
-
-
-def test_find_terms_matches_whole_words_case_insensitively():
-    text = "Acute Myocardial infarction and hypertensions, treated orally."
-    assert find_terms(text) == ["acute", "myocardial infarction", "orally"]
+# ----------------------------------------------------------------------------- corpus (the lexicon: tests/test_lexicon.py)
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def test_serve_without_the_models_fails_at_once_naming_the_tag_and_the_import_co
     ("fault_kill_worker.py", ["--url", "http://127.0.0.1:9", "--serve-pid", "x"], "is not a number"),
 ])
 def test_probe_scripts_refuse_bad_arguments_clearly(script: str, arguments: list[str], message: str) -> None:
-    scripts = Path(__file__).resolve().parent.parent / "scripts"
-    result = subprocess.run([sys.executable, str(scripts / script), *arguments],
+    probes = Path(__file__).resolve().parent.parent / "loadtests"
+    result = subprocess.run([sys.executable, str(probes / script), *arguments],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

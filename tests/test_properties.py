@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pls_core.chunking import chunk_text
 from pls_core.metrics import evaluation_metrics
 from pls_core.readability import text_figures
+from tests.test_chunking import count_each, count_words, split_words
 
 # Any Unicode (control, right-to-left, zero-width, surrogate-free), plus text that looks like
 # abstracts, where sentence and abbreviation rules do their work.
@@ -63,37 +64,25 @@ def test_classify_figures_take_any_text(text: str) -> None:
     assert figures["flesch_reading_ease"] is None or math.isfinite(figures["flesch_reading_ease"])
 
 
-# --- chunking, with a toy tokenizer: one token per whitespace-separated word ------------------
-def count_words(text: str) -> int:
-    return len(text.split())
-
-
-def count_each(sentences: list[str]) -> list[int]:
-    """chunk_text's counter: every sentence's cost, in one call."""
-    return [count_words(sentence) for sentence in sentences]
-
-
-def split_by_words(sentence: str, budget: int) -> list[str]:
-    words = sentence.split()
-    return [" ".join(words[i:i + budget]) for i in range(0, len(words), budget)]
+# --- chunking, with the toy tokenizer of tests/test_chunking.py: one token per word ----------
 
 
 @CI
 @given(text=texts, budget=st.integers(min_value=1, max_value=40))
 def test_every_word_lands_in_exactly_one_chunk_in_order(text: str, budget: int) -> None:
-    chunks = chunk_text(text, count_tokens=count_each, budget=budget, split_oversized=split_by_words)
+    chunks = chunk_text(text, count_tokens=count_each, budget=budget, split_oversized=split_words)
     assert [word for chunk in chunks for word in chunk.split()] == text.split()
 
 
 @CI
 @given(text=texts, budget=st.integers(min_value=1, max_value=40))
 def test_every_chunk_fits_the_budget_and_none_is_empty(text: str, budget: int) -> None:
-    chunks = chunk_text(text, count_tokens=count_each, budget=budget, split_oversized=split_by_words)
+    chunks = chunk_text(text, count_tokens=count_each, budget=budget, split_oversized=split_words)
     assert all(1 <= count_words(chunk) <= budget for chunk in chunks)
 
 
 @CI
 @given(text=texts)
 def test_text_that_fits_is_one_chunk_or_none(text: str) -> None:
-    chunks = chunk_text(text, count_tokens=count_each, budget=10_000, split_oversized=split_by_words)
+    chunks = chunk_text(text, count_tokens=count_each, budget=10_000, split_oversized=split_words)
     assert len(chunks) == (1 if text.split() else 0)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pls_core import model_layout as layout
+from pls_core.integrity import sha256_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAKE_HINT = "build the demo models with `python scripts/models/make_demo_models.py`, or pull yours with `scripts/models/pull_models.sh`"
@@ -53,11 +54,7 @@ def file_hashes(folder: Path) -> dict[str, str]:
     """sha256 of every file below `folder`, keyed by POSIX relative path, sorted."""
     hashes = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
+        hashes[path.relative_to(folder).as_posix()] = sha256_of(path)
     return hashes
 
 
@@ -89,18 +86,19 @@ def check_loadable(spec: ModelSpec, folder: Path) -> None:
         else:
             import joblib
 
-            classifier = joblib.load(folder / "classifier.pkl")
-            vectorizer = joblib.load(folder / "vectorizer.pkl")
+            classifier = joblib.load(folder / layout.CLASSIFIER_FILE)
+            vectorizer = joblib.load(folder / layout.VECTORIZER_FILE)
             if not hasattr(vectorizer, "transform") or not hasattr(classifier, "predict_proba"):
-                raise TypeError("vectorizer.pkl needs `transform` and classifier.pkl `predict_proba`")
+                raise TypeError(f"{layout.VECTORIZER_FILE} needs `transform` and "
+                                f"{layout.CLASSIFIER_FILE} `predict_proba`")
             if layout.LABEL_PLAIN not in list(getattr(classifier, "classes_", [])):
-                raise ValueError(f"classifier.pkl has no class {layout.LABEL_PLAIN!r}")
+                raise ValueError(f"{layout.CLASSIFIER_FILE} has no class {layout.LABEL_PLAIN!r}")
     except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
         raise ImportFailed(f"{folder} does not load as a {spec.kind}: {type(exc).__name__}: {exc}") from exc
 
 
 def read_metrics(folder: Path) -> dict:
-    path = folder / "metrics.json"
+    path = folder / layout.METRICS_FILE
     if not path.is_file():
         return {}
     try:
@@ -188,20 +186,21 @@ _TOKENIZER_PROBES = (
 def write_tokenizer_json(folder: Path) -> None:
     """Write `tokenizer.json` for a folder that has only `spiece.model`, checked against
     SentencePiece itself, so the API can tokenize with the `tokenizers` library alone."""
-    if (folder / "tokenizer.json").is_file():
+    if (folder / layout.TOKENIZER_FILE).is_file():
         return
     from transformers import T5Tokenizer, T5TokenizerFast
 
-    reference = T5Tokenizer(str(folder / "spiece.model"), legacy=True)
+    reference = T5Tokenizer(str(folder / layout.SENTENCEPIECE_FILE), legacy=True)
     expected = [reference(text).input_ids for text in _TOKENIZER_PROBES]
     # transformers' converter reads add_prefix_space=null in tokenizer_config.json as "no
     # prefix space", unlike SentencePiece's dummy prefix: try both, keep the one that agrees.
     for add_prefix_space in (True, False):
         fast = T5TokenizerFast.from_pretrained(folder, from_slow=True, add_prefix_space=add_prefix_space)
         if [fast(text).input_ids for text in _TOKENIZER_PROBES] == expected:
-            fast.backend_tokenizer.save(str(folder / "tokenizer.json"))
+            fast.backend_tokenizer.save(str(folder / layout.TOKENIZER_FILE))
             return
-    raise ImportFailed(f"{folder / 'spiece.model'} converts to a tokenizer.json that tokenizes differently")
+    raise ImportFailed(f"{folder / layout.SENTENCEPIECE_FILE} converts to a {layout.TOKENIZER_FILE} "
+                       "that tokenizes differently")
 
 
 def _latest_file(name: str) -> Path:
