@@ -380,9 +380,9 @@ variable "cpu_target_utilization" {
 }
 
 variable "requests_per_target" {
-  description = "ALB requests per task per minute that target tracking holds: 0.7 x 60 x the requests/s one task answers within the SLO. The default comes from the locust step profile on the demo model (capacity 3.08 req/s, mixed classify/generate; README \"Load testing\"); re-derive it for your model with `python -m loadtests.run --profile step`."
+  description = "ALB requests per task per minute that target tracking holds: 0.7 x 60 x the requests/s one task answers within the SLO. The default comes from the locust step profile on the demo model (capacity at least 51.58 req/s at 32 users, mixed classify/generate; README \"Load testing\"); re-derive it for your model with `python -m loadtests.run --profile step`."
   type        = number
-  default     = 129
+  default     = 2166
 
   validation {
     condition     = var.requests_per_target >= 1 && var.requests_per_target <= 100000
