@@ -146,8 +146,10 @@ _TABLE = (
     Setting("ct2_compute_type", "PLS_CT2_COMPUTE_TYPE",
             choice("auto", "int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"), "auto",
             "CTranslate2 compute type; `auto` = `int8` on CPU, `float16` on CUDA"),
-    Setting("max_batch_size", "PLS_MAX_BATCH_SIZE", integer(1, 256), "16",
-            "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
+    Setting("max_batch_size", "PLS_MAX_BATCH_SIZE", integer(0, 256), "0",
+            "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off; 0 = the best "
+            "measured on 2 vCPUs: 16 for the classifier and the CTranslate2 simplifier, 8 for the "
+            "transformers simplifier"),
     Setting("max_latency_ms", "PLS_MAX_LATENCY_MS", integer(1, 600_000), "60000",
             "Latency budget of a runner batch; requests beyond it are refused with 503"),
     Setting("simplifier_workers", "PLS_SIMPLIFIER_WORKERS", integer(1, 64), "1",
@@ -218,12 +220,25 @@ def current() -> Config:
     return load_config()
 
 
-def runner_batching(config: Config) -> dict:
+# PLS_MAX_BATCH_SIZE=0: the batch with the best throughput measured on 2 vCPUs (docs/BENCHMARKS.md):
+# CTranslate2 kept gaining up to 16; transformers peaked at 8 with 4 beams and lost half its
+# throughput at 16 (beam-search caches outgrow the CPU caches).
+AUTO_BATCH_SIZE = 16
+AUTO_SIMPLIFIER_BATCH_SIZE = {"ctranslate2": 16, "transformers": 8}
+
+
+def simplifier_batch_size(config: Config) -> int:
+    return config.max_batch_size or AUTO_SIMPLIFIER_BATCH_SIZE[config.simplifier_backend]
+
+
+def runner_batching(config: Config, max_batch_size: int | None = None) -> dict:
     """`@bentoml.api` options of a runner's batched method: adaptive batching up to
-    PLS_MAX_BATCH_SIZE within PLS_MAX_LATENCY_MS; PLS_MAX_BATCH_SIZE=1 turns it off."""
-    if config.max_batch_size <= 1:
+    `max_batch_size` (default PLS_MAX_BATCH_SIZE, 0 = AUTO_BATCH_SIZE) within PLS_MAX_LATENCY_MS;
+    a batch size of 1 turns it off."""
+    size = max_batch_size or config.max_batch_size or AUTO_BATCH_SIZE
+    if size <= 1:
         return {"batchable": False}
-    return {"batchable": True, "max_batch_size": config.max_batch_size, "max_latency_ms": config.max_latency_ms}
+    return {"batchable": True, "max_batch_size": size, "max_latency_ms": config.max_latency_ms}
 
 
 def service_traffic(config: Config) -> dict:

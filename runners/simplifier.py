@@ -16,7 +16,7 @@ from itertools import groupby
 import bentoml
 from bentoml.models import BentoModel
 
-from pls_core.config import current, runner_batching, service_traffic
+from pls_core.config import current, runner_batching, service_traffic, simplifier_batch_size
 from pls_core.generation_memory import token_budget
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
@@ -151,7 +151,7 @@ class Simplifier:
                     self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads, self.token_budget)
 
     # PLS_MAX_BATCH_SIZE=1 turns adaptive batching off: each request's chunks run alone.
-    @bentoml.api(**runner_batching(CONFIG))
+    @bentoml.api(**runner_batching(CONFIG, simplifier_batch_size(CONFIG)))
     def simplify(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
         """Simplify each job's text with its own settings; results keep the jobs' order.
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pls_core import config as config_module
-from pls_core.config import SETTINGS, Config, ConfigError, load_config, markdown_table, runner_batching
+from pls_core.config import SETTINGS, Config, ConfigError, load_config, markdown_table, runner_batching, simplifier_batch_size
 from pls_core.resources import cgroup_cpu_limit, cpu_share, torch_threads
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def test_environment_overrides_each_setting():
 
 @pytest.mark.parametrize("env,message", [
     ({"PLS_MAX_BATCH_SIZE": "many"}, "PLS_MAX_BATCH_SIZE='many' is not an integer"),
-    ({"PLS_MAX_BATCH_SIZE": "0"}, "outside 1..256"),
+    ({"PLS_MAX_BATCH_SIZE": "-1"}, "outside 0..256"),
     ({"PLS_DEVICE": "tpu"}, "must be one of auto, cpu, cuda"),
     ({"PLS_SIMPLIFIER_TAG": " "}, "must not be empty"),
     ({"PLS_MIN_TEXT_CHARS": "500", "PLS_MAX_TEXT_CHARS": "400"}, "smaller than"),
@@ -119,6 +119,12 @@ def test_the_configuration_is_read_once_and_rebuilt_on_request(monkeypatch):
 
 def test_runner_batching_follows_the_batch_size():
     assert runner_batching(load_config({"PLS_MAX_BATCH_SIZE": "1"})) == {"batchable": False}
+    # 0 (the default): the measured best per runner and backend.
+    auto = load_config({})
+    assert runner_batching(auto) == {"batchable": True, "max_batch_size": 16, "max_latency_ms": auto.max_latency_ms}
+    assert simplifier_batch_size(auto) == 16
+    assert simplifier_batch_size(load_config({"PLS_SIMPLIFIER_BACKEND": "transformers"})) == 8
+    assert simplifier_batch_size(load_config({"PLS_SIMPLIFIER_BACKEND": "transformers", "PLS_MAX_BATCH_SIZE": "4"})) == 4
     assert runner_batching(load_config({"PLS_MAX_BATCH_SIZE": "7", "PLS_MAX_LATENCY_MS": "900"})) == {
         "batchable": True, "max_batch_size": 7, "max_latency_ms": 900}
 
@@ -246,10 +252,10 @@ def _tfvars_example() -> dict:
 def test_the_override_check_sees_a_repeated_default_and_a_missing_reason(tmp_path):
     """The check above would catch what it is for (a default repeated, a value without a why)."""
     sample = tmp_path / "bentofile.yaml"
-    sample.write_text('docker:\n  env:\n    PLS_MAX_BATCH_SIZE: "16"\n    # why\n    PLS_DEVICE: "cpu"\n'
+    sample.write_text('docker:\n  env:\n    PLS_MAX_BATCH_SIZE: "0"\n    # why\n    PLS_DEVICE: "cpu"\n'
                       '    PLS_API_WORKERS: "2"\n')
     annotated = _overrides_with_reasons(sample, YAML_ENV)
-    assert annotated == {"PLS_MAX_BATCH_SIZE": ("16", ""), "PLS_DEVICE": ("cpu", "why"), "PLS_API_WORKERS": ("2", "")}
+    assert annotated == {"PLS_MAX_BATCH_SIZE": ("0", ""), "PLS_DEVICE": ("cpu", "why"), "PLS_API_WORKERS": ("2", "")}
     assert annotated["PLS_MAX_BATCH_SIZE"][0] == SETTINGS["max_batch_size"].default
 
 
