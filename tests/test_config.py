@@ -202,22 +202,19 @@ def _overrides_with_reasons(path: Path, pattern: str) -> dict[str, tuple[str, st
 
 
 YAML_ENV = r'^\s+(?P<name>PLS_[A-Z0-9_]+):\s*"?(?P<value>[^"#]*?)"?\s*(?:#\s*(?P<comment>.*))?$'
-HCL_ENV = r'^\s*#?\s*(?P<name>PLS_[A-Z0-9_]+)\s*=\s*"(?P<value>[^"]*)"\s*(?:#\s*(?P<comment>.*))?$'
+HCL_ENV = r'^\s*(?P<name>PLS_[A-Z0-9_]+)\s*=\s*"(?P<value>[^"]*)"\s*(?:#\s*(?P<comment>.*))?$'
 
 
-def _terraform_default(name: str):
-    for path in sorted((REPO / "terraform").glob("*.tf")):
-        with path.open() as handle:
-            for block in hcl2.load(handle).get("variable", []):
-                if name in block:
-                    return block[name]["default"]
-    raise AssertionError(f"terraform declares no variable {name}")
+def _service_environment_default() -> dict:
+    with (REPO / "terraform/variables.tf").open() as handle:
+        variables = {name: body for block in hcl2.load(handle)["variable"] for name, body in block.items()}
+    return variables["service_environment"]["default"]
 
 
 def test_image_and_task_set_only_what_differs_from_the_code_defaults_with_a_reason():
     image_env = {k: str(v) for k, v in yaml.safe_load(BENTOFILE.read_text())["docker"]["env"].items()
                  if k.startswith("PLS_")}
-    task_env = {k: str(v) for k, v in _terraform_default("service_environment").items()}
+    task_env = {k: str(v) for k, v in _service_environment_default().items()}
     example = {k: str(v) for k, v in _tfvars_example().get("service_environment", {}).items()}
     overrides = [
         ("bentofile.yaml", image_env, _overrides_with_reasons(BENTOFILE, YAML_ENV)),
