@@ -23,8 +23,8 @@ from tests.aws import local_registry
 from tests.moto_support import FAKE_CREDENTIALS, free_port, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
-DEPLOY_SH = REPO / "scripts" / "deploy.sh"
-DEPLOY_PY = REPO / "scripts" / "deploy.py"
+DEPLOY_SH = REPO / "scripts" / "deploy" / "deploy.sh"
+DEPLOY_PY = REPO / "scripts" / "deploy" / "deploy.py"
 
 # The session's one real `deploy.sh build` (fixture deploy_built_image), shared with test_container.py.
 pytest_plugins = ["tests.aws.image_build"]
@@ -74,6 +74,10 @@ def recording_path(tmp_path: Path) -> tuple[str, Path]:
         script.write_text(body)
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", calls
+
+
+def _output_reads(calls: Path) -> int:
+    return sum(1 for call in recorded(calls) if call.startswith("terraform ") and call.endswith(" output -json"))
 
 
 def state_outputs(calls: Path, **outputs: str) -> None:
@@ -139,7 +143,7 @@ def test_push_dry_run_prints_login_tag_push_and_runs_nothing(recording_path: tup
     assert result.returncode == 0, result.stderr
     out = result.stdout
     registry = "<account>.dkr.ecr.eu-west-1.amazonaws.com"
-    assert f"aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin {registry}" in out
+    assert f"aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin '{registry}'" in out
     assert f"$ docker tag pls-service:20260101.1 '{registry}/pls-service:20260101.1'" in out
     assert f"$ docker push '{registry}/pls-service:20260101.1'" in out
     assert out.index("docker login") < out.index("docker tag") < out.index("docker push")
@@ -195,6 +199,58 @@ def test_destroy_dry_run_lifts_the_guards_then_destroys(recording_path: tuple[st
     assert "-var=alb_deletion_protection=false -var=ecr_force_delete=true" in out
     assert out.index("apply -input=false") < out.index("destroy -input=false")
     assert not calls.exists()
+
+
+@pytest.mark.timeout(60)
+def test_targets_come_from_the_modules_deploy_targets_output(recording_path: tuple[str, Path],
+                                                             tmp_path: Path) -> None:
+    """The addresses push and destroy target are the module's, not the script's: a module
+    whose resources have other names says so in its `deploy_targets` output."""
+    path, calls = recording_path
+    module = terraform_support.copy_module(tmp_path / "module")
+    outputs_tf = module / "outputs.tf"
+    renamed = outputs_tf.read_text().replace('"aws_lb.this"', '"aws_lb.main"').replace(
+        '"aws_ecr_repository.this", "aws_ecr_lifecycle_policy.this"', '"aws_ecr_repository.images"')
+    assert renamed != outputs_tf.read_text()
+    outputs_tf.write_text(renamed)
+
+    destroy = deploy(["destroy", "--dry-run", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert destroy.returncode == 0, destroy.stderr
+    assert "-target=aws_lb.main -target=aws_ecr_repository.this" in destroy.stdout
+    push = deploy(["push", "--dry-run", "--tag", "v1", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert push.returncode == 0, push.stderr
+    assert "-target=aws_ecr_repository.images '-var=image_tag=v1'" in push.stdout
+    assert not calls.exists()
+
+    # A module without the output gets a clear error, not a guess.
+    outputs_tf.write_text(renamed.replace('output "deploy_targets"', 'output "something_else"'))
+    missing = deploy(["destroy", "--dry-run", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "declares no `deploy_targets` output" in missing.stderr
+
+
+def test_a_secret_stdin_is_piped_to_the_command_but_printed_as_its_source(capsys) -> None:
+    deploy_cli = load_deploy_module()
+    login = deploy_cli.Command(("cat",), stdin=deploy_cli.Secret("aws ecr get-login-password", lambda: "s3cr3t"),
+                               capture=True)
+    assert deploy_cli.Executor(dry_run=False).perform(login) == "s3cr3t"
+    assert deploy_cli.Executor(dry_run=True).perform(login) == ""
+    printed = capsys.readouterr().out
+    assert printed.splitlines() == ["$ aws ecr get-login-password | cat"] * 2
+    assert "s3cr3t" not in printed and "s3cr3t" not in repr(login)
+
+
+def test_the_tag_all_builds_is_passed_on_and_the_options_stay_as_given(capsys) -> None:
+    """`all` resolves the tag once (what build made) and hands it to push and apply; the
+    parsed options are never rewritten."""
+    deploy_cli = load_deploy_module()
+    args = deploy_cli.parse_args(["--dry-run", "--backend", "buildah", "all"])
+    deployment = deploy_cli.Deployment.for_args(args)
+    deployment.executor.execute(deploy_cli.PLANS["all"](deployment))
+    assert args.tag is None
+    out = capsys.readouterr().out
+    assert "buildah tag 'pls-service:<bento-version>'" in out
+    assert "'-var=image_tag=<bento-version>'" in out
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +450,7 @@ def test_build_looks_in_bentomls_default_store_and_says_how_to_import(tmp_path: 
 
 def test_deploy_leaves_the_store_to_bentoml() -> None:
     """One rule for every script: $BENTOML_HOME when set, else BentoML's ~/bentoml."""
-    for script in (DEPLOY_PY, REPO / "scripts" / "container_smoke.sh", DEPLOY_SH):
+    for script in (DEPLOY_PY, REPO / "scripts" / "container" / "smoke.sh", DEPLOY_SH):
         text = script.read_text()
         assert ".bentoml" not in text, f"{script.name} names a store of its own"
         assert not re.search(r"BENTOML_HOME\"?\]?\s*=|setdefault\(\"BENTOML_HOME\"|export BENTOML_HOME", text), \
@@ -442,6 +498,8 @@ def test_push_after_the_first_targeted_apply_uses_the_repositorys_region(recordi
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"docker push {url}:20260101.1" in recorded(calls)
     assert "eu-west-1" in result.stdout
+    # The state's outputs are read once per run (the credential check and push share them).
+    assert _output_reads(calls) == 1, recorded(calls)
 
 
 @pytest.mark.timeout(120)
@@ -479,6 +537,8 @@ def test_apply_defaults_to_the_deployed_tag_and_refuses_tags_ecr_lacks(recording
         assert result.returncode == 0, result.stdout + result.stderr
         applies = [c for c in recorded(calls) if " apply " in c]
         assert len(applies) == 1 and "-var=image_tag=20260101.1" in applies[0], recorded(calls)
+        # Outputs read once before the apply and once after it changed them (for the API URL).
+        assert _output_reads(calls) == 2, recorded(calls)
         assert not any(c.startswith("bentoml") for c in recorded(calls)), "apply looked at the local bentos"
 
         # A tag that was never pushed is refused before Terraform runs.
