@@ -229,6 +229,22 @@ def test_targets_come_from_the_modules_deploy_targets_output(recording_path: tup
     assert "declares no `deploy_targets` output" in missing.stderr
 
 
+def test_deploy_targets_name_the_modules_resources_and_variables() -> None:
+    """deploy.py reads the `deploy_targets` output as Terraform does, and every address and
+    variable in it exists in the module."""
+    deploy_cli = load_deploy_module()
+    targets = deploy_cli.deploy_targets(terraform_support.MODULE)
+    assert targets == terraform_support._blocks("output")["deploy_targets"]["value"]
+    resources = {f"{kind}.{name}" for path in terraform_support._terraform_files()
+                 for block in terraform_support._parse(path).get("resource", [])
+                 for kind, named in block.items() for name in named}
+    for address in targets["first_push"] + targets["guarded"]:
+        assert address in resources, f"deploy_targets names {address}, which the module does not declare"
+    variables = terraform_support._blocks("variable")
+    for setting in targets["guards_off"]:
+        assert setting.partition("=")[0] in variables, setting
+
+
 def test_a_secret_stdin_is_piped_to_the_command_but_printed_as_its_source(capsys) -> None:
     deploy_cli = load_deploy_module()
     login = deploy_cli.Command(("cat",), stdin=deploy_cli.Secret("aws ecr get-login-password", lambda: "s3cr3t"),
