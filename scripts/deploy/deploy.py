@@ -373,14 +373,6 @@ def deploy_targets(tf_dir: Path) -> dict[str, list[str]]:
     return {entry["key"]: re.findall(r'"([^"]*)"', entry["items"]) for entry in LIST_ENTRY.finditer(match["body"])}
 
 
-def deploy_target(tf_dir: Path, key: str) -> list[str]:
-    targets = deploy_targets(tf_dir)
-    if key not in targets:
-        raise DeployError(f"the `deploy_targets` output in {tf_dir / 'outputs.tf'} has no `{key}` list",
-                          EXIT_PREREQUISITE)
-    return targets[key]
-
-
 @functools.cache
 def aws_client(service: str, region: str | None) -> Any:
     import boto3
@@ -412,7 +404,12 @@ class Deployment:
         return tfvars_value(self.args, "name") or DEFAULT_STACK_NAME
 
     def targets(self, key: str) -> list[str]:
-        return deploy_target(self.args.tf_dir, key)
+        """One list of the module's `deploy_targets` output."""
+        targets = deploy_targets(self.args.tf_dir)
+        if key not in targets:
+            raise DeployError(f"the `deploy_targets` output in {self.args.tf_dir / 'outputs.tf'} has no `{key}` list",
+                              EXIT_PREREQUISITE)
+        return targets[key]
 
 
 def tfvars_value(args: argparse.Namespace, name: str) -> str | None:
@@ -502,7 +499,8 @@ def build_plan(deployment: Deployment, tag: str | None) -> Plan[str]:
     if tag:
         build += ["--version", tag]
     output = yield Command(tuple(build), capture=True, dry_result=f"__tag__:{args.bento}:{tag or VERSION_PLACEHOLDER}")
-    bento = f"{args.bento}:{bento_version_built(output)}"
+    version = bento_version_built(output)
+    bento = f"{args.bento}:{version}"
     containerize = ["bentoml", "containerize", bento, "--backend", args.backend, "--image-tag", bento]
     if args.platform:
         containerize += ["--opt", f"platform={args.platform}"]
@@ -510,7 +508,7 @@ def build_plan(deployment: Deployment, tag: str | None) -> Plan[str]:
     yield Command(("mkdir", "-p", str(tmpdir)))
     yield Command(tuple(containerize), env=(("TMPDIR", str(tmpdir)),))
     yield Note(f"# built image {bento}")
-    return bento.partition(":")[2]
+    return version
 
 
 # --------------------------------------------------------------------------------------------
@@ -732,14 +730,16 @@ def roll_plan(deployment: Deployment, after_apply: bool) -> Plan[None]:
     yield Note("==> roll: new ECS deployment")
     cluster, service = yield Lookup("the ECS service", lambda: service_target(deployment),
                                     dry_result=(args.cluster or "<cluster>", args.service or "<service>"))
-    ecs = functools.partial(aws_client, "ecs")
-    region = deployment.region
+
+    def ecs() -> Any:
+        return aws_client("ecs", deployment.region())
+
     timeout = f"(timeout {args.timeout:.0f}s)"
     started = None
     if after_apply:
         started = yield ApiCall(f"aws ecs describe-services --cluster {cluster} --services {service}"
                                 "  # the deployment apply started, when it is still in progress:",
-                                lambda: deployment_in_progress(ecs(region()), cluster, service),
+                                lambda: deployment_in_progress(ecs(), cluster, service),
                                 dry_result="<deployment-id>")
     if started:
         yield Note(f"# apply started deployment {started}; waiting for it {timeout}",
@@ -748,12 +748,12 @@ def roll_plan(deployment: Deployment, after_apply: bool) -> Plan[None]:
                                 "--force-new-deployment, then wait)")
     else:
         started = yield ApiCall(f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment",
-                                lambda: force_new_deployment(ecs(region()), cluster, service),
+                                lambda: force_new_deployment(ecs(), cluster, service),
                                 dry_result="<deployment-id>")
         yield Note(f"# deployment {started} started; waiting for it to become stable {timeout}")
     yield ApiCall(f"aws ecs wait services-stable --cluster {cluster} --services {service}"
                   "  # polled; fails if the circuit breaker rolls back",
-                  lambda: wait_until_stable(ecs(region()), cluster, service, started, args.timeout, args.poll_interval))
+                  lambda: wait_until_stable(ecs(), cluster, service, started, args.timeout, args.poll_interval))
 
 
 # --------------------------------------------------------------------------------------------
