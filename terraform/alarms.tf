@@ -11,31 +11,28 @@ locals {
   target_group_dimensions = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
   service_dimensions      = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.this.name }
 
+  # The ALB's own 5xx and the service's are counted alike.
+  count_of_5xx = {
+    namespace           = "AWS/ApplicationELB"
+    statistic           = "Sum"
+    period              = 300
+    evaluation_periods  = 1
+    comparison_operator = "GreaterThanOrEqualToThreshold"
+    threshold           = var.alarm_5xx_threshold
+    treat_missing_data  = "notBreaching"
+  }
+
   alarms = {
-    alb_5xx = {
-      description         = "The ALB itself answered 5xx (502/503/504: no healthy task, task crashed or timed out)."
-      namespace           = "AWS/ApplicationELB"
-      metric_name         = "HTTPCode_ELB_5XX_Count"
-      dimensions          = local.alb_dimensions
-      statistic           = "Sum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.alarm_5xx_threshold
-      treat_missing_data  = "notBreaching"
-    }
-    target_5xx = {
-      description         = "The service answered 5xx (model errors, overload 503s, request timeouts)."
-      namespace           = "AWS/ApplicationELB"
-      metric_name         = "HTTPCode_Target_5XX_Count"
-      dimensions          = local.target_group_dimensions
-      statistic           = "Sum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.alarm_5xx_threshold
-      treat_missing_data  = "notBreaching"
-    }
+    alb_5xx = merge(local.count_of_5xx, {
+      description = "The ALB itself answered 5xx (502/503/504: no healthy task, task crashed or timed out)."
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      dimensions  = local.alb_dimensions
+    })
+    target_5xx = merge(local.count_of_5xx, {
+      description = "The service answered 5xx (model errors, overload 503s, request timeouts)."
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = local.target_group_dimensions
+    })
     no_healthy_hosts = {
       description         = "No task passes the ${local.health_check_path} health check: every request gets a 503 from the ALB."
       namespace           = "AWS/ApplicationELB"

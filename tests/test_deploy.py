@@ -85,6 +85,12 @@ def state_outputs(calls: Path, **outputs: str) -> None:
     Path(f"{calls}.outputs").write_text(json.dumps({key: {"value": value} for key, value in outputs.items()}))
 
 
+def moto_kwargs(moto_url: str, region: str = "us-east-1") -> dict[str, str]:
+    """boto3 client arguments for the test's moto server."""
+    return {"endpoint_url": moto_url, "region_name": region, "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing"}
+
+
 def recorded(calls: Path) -> list[str]:
     return calls.read_text().splitlines() if calls.exists() else []
 
@@ -279,8 +285,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
                                                                    tmp_path: Path) -> None:
     path, calls = recording_path
     with moto_server(log_path=tmp_path / "moto.log") as moto_url:
-        ecr = boto3.client("ecr", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        ecr = _moto_ecr(moto_url, "us-east-1")
         repository_url = ecr.create_repository(repositoryName="pls-service",
                                                imageTagMutability="IMMUTABLE")["repository"]["repositoryUri"]
         registry = repository_url.split("/")[0]
@@ -299,9 +304,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
         assert secret not in result.stdout + result.stderr, "the registry password was printed"
 
         # Tags are immutable: once the tag is in ECR, push has nothing to do.
-        ecr.put_image(repositoryName="pls-service", imageTag="20260101.1",
-                      imageManifest='{"schemaVersion": 2, "config": {"digest": "sha256:1"}, "layers": []}',
-                      imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
+        _put_image(ecr, "20260101.1")
         calls.unlink()
         result = deploy(args, env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -315,8 +318,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
 
 
 def _create_service(moto_url: str) -> tuple[str, str]:
-    kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-              "aws_secret_access_key": "testing"}
+    kwargs = moto_kwargs(moto_url)
     ec2 = boto3.client("ec2", **kwargs)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
@@ -342,8 +344,7 @@ def _create_service(moto_url: str) -> tuple[str, str]:
 def test_roll_forces_a_new_deployment_and_waits_until_stable(tmp_path: Path) -> None:
     with moto_server(env={"MOTO_ECS_SERVICE_RUNNING": "1"}, log_path=tmp_path / "moto.log") as moto_url:
         cluster, service = _create_service(moto_url)
-        ecs = boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        ecs = boto3.client("ecs", **moto_kwargs(moto_url))
         before = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["deployments"][0]["id"]
 
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url)
@@ -360,8 +361,7 @@ def test_roll_forces_a_new_deployment_and_waits_until_stable(tmp_path: Path) -> 
 @pytest.mark.timeout(60)
 def test_roll_of_a_missing_service_fails_clearly(tmp_path: Path) -> None:
     with moto_server(log_path=tmp_path / "moto.log") as moto_url:
-        boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_cluster(clusterName="pls-service")
+        boto3.client("ecs", **moto_kwargs(moto_url)).create_cluster(clusterName="pls-service")
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url)
         result = deploy(["roll", "--cluster", "pls-service", "--service", "nope", "--region", "us-east-1"], env)
     assert result.returncode != 0
@@ -487,8 +487,7 @@ def test_region_is_read_from_the_repository_url() -> None:
 
 
 def _moto_ecr(moto_url: str, region: str):
-    return boto3.client("ecr", endpoint_url=moto_url, region_name=region, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client("ecr", **moto_kwargs(moto_url, region))
 
 
 def _put_image(ecr, tag: str) -> None:
@@ -601,8 +600,7 @@ def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
             terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
         (workdir / "terraform.tfvars").write_text('allow_plain_http = true\n')
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_env_vars())
-        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-                  "aws_secret_access_key": "testing"}
+        kwargs = moto_kwargs(moto_url)
 
         # No state at all: nothing to lift, nothing created.
         result = deploy(["--tf-dir", str(workdir), "--auto-approve", "destroy"], env, timeout=300)
@@ -668,8 +666,7 @@ def test_deploy_push_apply_roll_destroy_for_real(deploy_built_image, tmp_path: P
         env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
                    AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
                    DEPLOY_TEST_REGISTRY=registry, **terraform_env_vars())
-        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-                  "aws_secret_access_key": "testing"}
+        kwargs = moto_kwargs(moto_url)
         common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
         timings: dict[str, float] = {}
 
