@@ -1,7 +1,23 @@
 ################################################################################
 # Target tracking on CPU and on ALB requests per task. Whichever asks for more tasks
 # wins; scale-in is slow because a new task needs minutes to load the model.
+# Each policy is `<name>-<key>`; moved.tf maps the policies' earlier addresses here.
 ################################################################################
+
+locals {
+  scaling_policies = {
+    cpu = {
+      target_value           = var.cpu_target_utilization
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+      resource_label         = null
+    }
+    requests = {
+      target_value           = var.requests_per_target
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${aws_lb.this.arn_suffix}/${aws_lb_target_group.this.arn_suffix}"
+    }
+  }
+}
 
 resource "aws_appautoscaling_target" "this" {
   count = var.enable_autoscaling ? 1 : 0
@@ -13,22 +29,23 @@ resource "aws_appautoscaling_target" "this" {
   max_capacity       = var.max_capacity
 }
 
-resource "aws_appautoscaling_policy" "cpu" {
-  count = var.enable_autoscaling ? 1 : 0
+resource "aws_appautoscaling_policy" "this" {
+  for_each = var.enable_autoscaling ? local.scaling_policies : {}
 
-  name               = "${var.name}-cpu"
+  name               = "${var.name}-${each.key}"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.this[0].service_namespace
   scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
   resource_id        = aws_appautoscaling_target.this[0].resource_id
 
   target_tracking_scaling_policy_configuration {
-    target_value       = var.cpu_target_utilization
+    target_value       = each.value.target_value
     scale_in_cooldown  = var.scale_in_cooldown
     scale_out_cooldown = var.scale_out_cooldown
 
     predefined_metric_specification {
-      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+      predefined_metric_type = each.value.predefined_metric_type
+      resource_label         = each.value.resource_label
     }
   }
 
@@ -38,28 +55,7 @@ resource "aws_appautoscaling_policy" "cpu" {
       error_message = "scale_out_cooldown must be at least a new task's time to serve (task_ready_seconds plus the passing health checks, ${local.time_to_serve_s} s): a shorter one adds tasks again before the first new one takes traffic."
     }
   }
-}
 
-resource "aws_appautoscaling_policy" "requests" {
-  count = var.enable_autoscaling ? 1 : 0
-
-  name               = "${var.name}-requests"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
-  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
-  resource_id        = aws_appautoscaling_target.this[0].resource_id
-
-  target_tracking_scaling_policy_configuration {
-    target_value       = var.requests_per_target
-    scale_in_cooldown  = var.scale_in_cooldown
-    scale_out_cooldown = var.scale_out_cooldown
-
-    predefined_metric_specification {
-      predefined_metric_type = "ALBRequestCountPerTarget"
-      resource_label         = "${aws_lb.this.arn_suffix}/${aws_lb_target_group.this.arn_suffix}"
-    }
-  }
-
-  # The metric exists only once the target group serves through a listener.
+  # The request metric exists only once the target group serves through a listener.
   depends_on = [aws_lb_listener.http, aws_lb_listener.https]
 }

@@ -87,3 +87,12 @@ output "container_command" {
   description = "Arguments the task passes to the image's entrypoint (bentoml serve options: the keep-alive timeout)."
   value       = local.container_command
 }
+
+output "deploy_targets" {
+  description = "What scripts/deploy/deploy.py targets: the resources the first push creates alone (the service needs an image first), the resources whose deletion guards destroy lifts first, and the variables that lift them. deploy.py reads this block from this file (dry runs and the first push have no state to ask), so keep its value a literal map of lists of strings."
+  value = {
+    first_push = ["aws_ecr_repository.this", "aws_ecr_lifecycle_policy.this"]
+    guarded    = ["aws_lb.this", "aws_ecr_repository.this"]
+    guards_off = ["alb_deletion_protection=false", "ecr_force_delete=true"]
+  }
+}

@@ -23,8 +23,8 @@ from tests.aws import local_registry
 from tests.moto_support import FAKE_CREDENTIALS, free_port, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
-DEPLOY_SH = REPO / "scripts" / "deploy.sh"
-DEPLOY_PY = REPO / "scripts" / "deploy.py"
+DEPLOY_SH = REPO / "scripts" / "deploy" / "deploy.sh"
+DEPLOY_PY = REPO / "scripts" / "deploy" / "deploy.py"
 
 # The session's one real `deploy.sh build` (fixture deploy_built_image), shared with test_container.py.
 pytest_plugins = ["tests.aws.image_build"]
@@ -76,9 +76,19 @@ def recording_path(tmp_path: Path) -> tuple[str, Path]:
     return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", calls
 
 
+def _output_reads(calls: Path) -> int:
+    return sum(1 for call in recorded(calls) if call.startswith("terraform ") and call.endswith(" output -json"))
+
+
 def state_outputs(calls: Path, **outputs: str) -> None:
     """What the terraform stub answers to `terraform output -json`."""
     Path(f"{calls}.outputs").write_text(json.dumps({key: {"value": value} for key, value in outputs.items()}))
+
+
+def moto_kwargs(moto_url: str, region: str = "us-east-1") -> dict[str, str]:
+    """boto3 client arguments for the test's moto server."""
+    return {"endpoint_url": moto_url, "region_name": region, "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing"}
 
 
 def recorded(calls: Path) -> list[str]:
@@ -139,7 +149,7 @@ def test_push_dry_run_prints_login_tag_push_and_runs_nothing(recording_path: tup
     assert result.returncode == 0, result.stderr
     out = result.stdout
     registry = "<account>.dkr.ecr.eu-west-1.amazonaws.com"
-    assert f"aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin {registry}" in out
+    assert f"aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin '{registry}'" in out
     assert f"$ docker tag pls-service:20260101.1 '{registry}/pls-service:20260101.1'" in out
     assert f"$ docker push '{registry}/pls-service:20260101.1'" in out
     assert out.index("docker login") < out.index("docker tag") < out.index("docker push")
@@ -197,6 +207,74 @@ def test_destroy_dry_run_lifts_the_guards_then_destroys(recording_path: tuple[st
     assert not calls.exists()
 
 
+@pytest.mark.timeout(60)
+def test_targets_come_from_the_modules_deploy_targets_output(recording_path: tuple[str, Path],
+                                                             tmp_path: Path) -> None:
+    """The addresses push and destroy target are the module's, not the script's: a module
+    whose resources have other names says so in its `deploy_targets` output."""
+    path, calls = recording_path
+    module = terraform_support.copy_module(tmp_path / "module")
+    outputs_tf = module / "outputs.tf"
+    renamed = outputs_tf.read_text().replace('"aws_lb.this"', '"aws_lb.main"').replace(
+        '"aws_ecr_repository.this", "aws_ecr_lifecycle_policy.this"', '"aws_ecr_repository.images"')
+    assert renamed != outputs_tf.read_text()
+    outputs_tf.write_text(renamed)
+
+    destroy = deploy(["destroy", "--dry-run", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert destroy.returncode == 0, destroy.stderr
+    assert "-target=aws_lb.main -target=aws_ecr_repository.this" in destroy.stdout
+    push = deploy(["push", "--dry-run", "--tag", "v1", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert push.returncode == 0, push.stderr
+    assert "-target=aws_ecr_repository.images -var=image_tag=v1" in push.stdout
+    assert not calls.exists()
+
+    # A module without the output gets a clear error, not a guess.
+    outputs_tf.write_text(renamed.replace('output "deploy_targets"', 'output "something_else"'))
+    missing = deploy(["destroy", "--dry-run", "--tf-dir", str(module)], clean_env(PATH=path))
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "declares no `deploy_targets` output" in missing.stderr
+
+
+def test_deploy_targets_name_the_modules_resources_and_variables() -> None:
+    """deploy.py reads the `deploy_targets` output as Terraform does, and every address and
+    variable in it exists in the module."""
+    deploy_cli = load_deploy_module()
+    targets = deploy_cli.deploy_targets(terraform_support.MODULE)
+    assert targets == terraform_support._blocks("output")["deploy_targets"]["value"]
+    resources = {f"{kind}.{name}" for path in terraform_support._terraform_files()
+                 for block in terraform_support._parse(path).get("resource", [])
+                 for kind, named in block.items() for name in named}
+    for address in targets["first_push"] + targets["guarded"]:
+        assert address in resources, f"deploy_targets names {address}, which the module does not declare"
+    variables = terraform_support._blocks("variable")
+    for setting in targets["guards_off"]:
+        assert setting.partition("=")[0] in variables, setting
+
+
+def test_a_secret_stdin_is_piped_to_the_command_but_printed_as_its_source(capsys) -> None:
+    deploy_cli = load_deploy_module()
+    login = deploy_cli.Command(("cat",), stdin=deploy_cli.Secret("aws ecr get-login-password", lambda: "s3cr3t"),
+                               capture=True)
+    assert deploy_cli.Executor(dry_run=False).perform(login) == "s3cr3t"
+    assert deploy_cli.Executor(dry_run=True).perform(login) == ""
+    printed = capsys.readouterr().out
+    assert printed.splitlines() == ["$ aws ecr get-login-password | cat"] * 2
+    assert "s3cr3t" not in printed and "s3cr3t" not in repr(login)
+
+
+def test_the_tag_all_builds_is_passed_on_and_the_options_stay_as_given(capsys) -> None:
+    """`all` resolves the tag once (what build made) and hands it to push and apply; the
+    parsed options are never rewritten."""
+    deploy_cli = load_deploy_module()
+    args = deploy_cli.parse_args(["--dry-run", "--backend", "buildah", "all"])
+    deployment = deploy_cli.Deployment.for_args(args)
+    deployment.executor.execute(deploy_cli.PLANS["all"](deployment))
+    assert args.tag is None
+    out = capsys.readouterr().out
+    assert "buildah tag 'pls-service:<bento-version>'" in out
+    assert "'-var=image_tag=<bento-version>'" in out
+
+
 # --------------------------------------------------------------------------------------------
 # push against moto's ECR (the container tool is a recording stub)
 # --------------------------------------------------------------------------------------------
@@ -207,8 +285,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
                                                                    tmp_path: Path) -> None:
     path, calls = recording_path
     with moto_server(log_path=tmp_path / "moto.log") as moto_url:
-        ecr = boto3.client("ecr", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        ecr = _moto_ecr(moto_url, "us-east-1")
         repository_url = ecr.create_repository(repositoryName="pls-service",
                                                imageTagMutability="IMMUTABLE")["repository"]["repositoryUri"]
         registry = repository_url.split("/")[0]
@@ -227,9 +304,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
         assert secret not in result.stdout + result.stderr, "the registry password was printed"
 
         # Tags are immutable: once the tag is in ECR, push has nothing to do.
-        ecr.put_image(repositoryName="pls-service", imageTag="20260101.1",
-                      imageManifest='{"schemaVersion": 2, "config": {"digest": "sha256:1"}, "layers": []}',
-                      imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
+        _put_image(ecr, "20260101.1")
         calls.unlink()
         result = deploy(args, env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -243,8 +318,7 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(recording_path:
 
 
 def _create_service(moto_url: str) -> tuple[str, str]:
-    kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-              "aws_secret_access_key": "testing"}
+    kwargs = moto_kwargs(moto_url)
     ec2 = boto3.client("ec2", **kwargs)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
@@ -270,8 +344,7 @@ def _create_service(moto_url: str) -> tuple[str, str]:
 def test_roll_forces_a_new_deployment_and_waits_until_stable(tmp_path: Path) -> None:
     with moto_server(env={"MOTO_ECS_SERVICE_RUNNING": "1"}, log_path=tmp_path / "moto.log") as moto_url:
         cluster, service = _create_service(moto_url)
-        ecs = boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        ecs = boto3.client("ecs", **moto_kwargs(moto_url))
         before = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["deployments"][0]["id"]
 
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url)
@@ -288,8 +361,7 @@ def test_roll_forces_a_new_deployment_and_waits_until_stable(tmp_path: Path) -> 
 @pytest.mark.timeout(60)
 def test_roll_of_a_missing_service_fails_clearly(tmp_path: Path) -> None:
     with moto_server(log_path=tmp_path / "moto.log") as moto_url:
-        boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_cluster(clusterName="pls-service")
+        boto3.client("ecs", **moto_kwargs(moto_url)).create_cluster(clusterName="pls-service")
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url)
         result = deploy(["roll", "--cluster", "pls-service", "--service", "nope", "--region", "us-east-1"], env)
     assert result.returncode != 0
@@ -394,7 +466,7 @@ def test_build_looks_in_bentomls_default_store_and_says_how_to_import(tmp_path: 
 
 def test_deploy_leaves_the_store_to_bentoml() -> None:
     """One rule for every script: $BENTOML_HOME when set, else BentoML's ~/bentoml."""
-    for script in (DEPLOY_PY, REPO / "scripts" / "container_smoke.sh", DEPLOY_SH):
+    for script in (DEPLOY_PY, REPO / "scripts" / "container" / "smoke.sh", DEPLOY_SH):
         text = script.read_text()
         assert ".bentoml" not in text, f"{script.name} names a store of its own"
         assert not re.search(r"BENTOML_HOME\"?\]?\s*=|setdefault\(\"BENTOML_HOME\"|export BENTOML_HOME", text), \
@@ -415,8 +487,7 @@ def test_region_is_read_from_the_repository_url() -> None:
 
 
 def _moto_ecr(moto_url: str, region: str):
-    return boto3.client("ecr", endpoint_url=moto_url, region_name=region, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client("ecr", **moto_kwargs(moto_url, region))
 
 
 def _put_image(ecr, tag: str) -> None:
@@ -442,6 +513,8 @@ def test_push_after_the_first_targeted_apply_uses_the_repositorys_region(recordi
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"docker push {url}:20260101.1" in recorded(calls)
     assert "eu-west-1" in result.stdout
+    # The state's outputs are read once per run (the credential check and push share them).
+    assert _output_reads(calls) == 1, recorded(calls)
 
 
 @pytest.mark.timeout(120)
@@ -475,10 +548,13 @@ def test_apply_defaults_to_the_deployed_tag_and_refuses_tags_ecr_lacks(recording
         # A standalone apply keeps the deployed tag.
         state_outputs(calls, ecr_repository_url=url, ecr_repository_name="pls-service", image_tag="20260101.1",
                       region="us-east-1")
+        reads_before = _output_reads(calls)
         result = deploy(["apply", "--auto-approve"], env)
         assert result.returncode == 0, result.stdout + result.stderr
         applies = [c for c in recorded(calls) if " apply " in c]
         assert len(applies) == 1 and "-var=image_tag=20260101.1" in applies[0], recorded(calls)
+        # Outputs read once before the apply and once after it changed them (for the API URL).
+        assert _output_reads(calls) - reads_before == 2, recorded(calls)
         assert not any(c.startswith("bentoml") for c in recorded(calls)), "apply looked at the local bentos"
 
         # A tag that was never pushed is refused before Terraform runs.
@@ -524,8 +600,7 @@ def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
             terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
         (workdir / "terraform.tfvars").write_text('allow_plain_http = true\n')
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_env_vars())
-        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-                  "aws_secret_access_key": "testing"}
+        kwargs = moto_kwargs(moto_url)
 
         # No state at all: nothing to lift, nothing created.
         result = deploy(["--tf-dir", str(workdir), "--auto-approve", "destroy"], env, timeout=300)
@@ -591,8 +666,7 @@ def test_deploy_push_apply_roll_destroy_for_real(deploy_built_image, tmp_path: P
         env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
                    AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
                    DEPLOY_TEST_REGISTRY=registry, **terraform_env_vars())
-        kwargs = {"endpoint_url": moto_url, "region_name": "us-east-1", "aws_access_key_id": "testing",
-                  "aws_secret_access_key": "testing"}
+        kwargs = moto_kwargs(moto_url)
         common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
         timings: dict[str, float] = {}
 

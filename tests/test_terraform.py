@@ -528,6 +528,83 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
 
 
 # --------------------------------------------------------------------------------------------
+# Upgrading a deployment made before the alarms and scaling policies came from one map
+# --------------------------------------------------------------------------------------------
+
+# The files moved.tf maps from: as they were in the commit before the one that added moved.tf.
+MAPPED_FILES = ("alarms.tf", "autoscaling.tf")
+
+
+def files_before_moved_blocks() -> dict[str, str]:
+    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", "terraform/moved.tf"], cwd=REPO,
+                           capture_output=True, text=True).stdout.split()
+    # Not committed yet (a working tree under change): the earlier files are HEAD's.
+    base = f"{added[-1]}^" if added else "HEAD"
+    files = {}
+    for name in MAPPED_FILES:
+        shown = subprocess.run(["git", "show", f"{base}:terraform/{name}"], cwd=REPO, capture_output=True, text=True)
+        if shown.returncode != 0:
+            _missing_tool(f"the git history with terraform/{name} before moved.tf is not here: {shown.stderr.strip()}")
+        files[name] = shown.stdout
+    return files
+
+
+def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
+    """resource_changes of a saved plan, as `terraform show -json` gives them."""
+    check(run_terraform(terraform, ["plan", "-input=false", "-no-color", "-out=upgrade.tfplan", *var_args],
+                        workdir, PLAN_TIMEOUT, env), "terraform plan")
+    shown = run_terraform(terraform, ["show", "-json", "upgrade.tfplan"], workdir, 60, env)
+    check(shown, "terraform show -json")
+    return json.loads(shown.stdout).get("resource_changes", [])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(INIT_TIMEOUT + APPLY_TIMEOUT + 2 * PLAN_TIMEOUT + 120)
+def test_moved_blocks_carry_an_earlier_deployment_over_without_replacing_anything(terraform_bin: str,
+                                                                                  tmp_path: Path) -> None:
+    """Apply the module as it was before alarms.tf and autoscaling.tf were made from maps,
+    then plan today's module on that state: every alarm and policy is moved to its new
+    address, nothing is created or destroyed. Without moved.tf the same plan would replace
+    them (checked first, so the test shows what the moved blocks prevent)."""
+    workdir = copy_module(tmp_path / "module")
+    current = {name: (workdir / name).read_text() for name in (*MAPPED_FILES, "moved.tf")}
+    for name, text in files_before_moved_blocks().items():
+        (workdir / name).write_text(text)
+    (workdir / "moved.tf").unlink()
+    terraform_init(terraform_bin, workdir)
+
+    env = {**terraform_env(), **FAKE_CREDENTIALS}
+    var_args = ["-var=image_tag=20260101-emulated", "-var=allow_plain_http=true"]
+    with moto_server(command=[sys.executable, str(MOTO_WRAPPER)], env=MOTO_ENV,
+                     log_path=tmp_path / "moto.log") as moto_url:
+        (workdir / "emulated_override.tf").write_text(OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
+        check(run_terraform(terraform_bin, ["apply", "-auto-approve", "-input=false", "-no-color", *var_args],
+                            workdir, APPLY_TIMEOUT, env), "terraform apply of the earlier module")
+        listed = run_terraform(terraform_bin, ["state", "list"], workdir, 60, env)
+        check(listed, "terraform state list")
+        earlier = {address for address in listed.stdout.split()
+                   if address.startswith(("aws_cloudwatch_metric_alarm.", "aws_appautoscaling_policy."))}
+        assert len(earlier) == 7, sorted(earlier)
+
+        for name in MAPPED_FILES:
+            (workdir / name).write_text(current[name])
+        without_moves = planned_changes(terraform_bin, workdir, env, var_args)
+        replaced = {change["address"] for change in without_moves if change["change"]["actions"] == ["delete"]}
+        assert replaced == earlier, "without moved.tf the plan should destroy exactly the earlier addresses"
+
+        (workdir / "moved.tf").write_text(current["moved.tf"])
+        changes = planned_changes(terraform_bin, workdir, env, var_args)
+
+    not_kept = [f"{change['address']}: {change['change']['actions']}" for change in changes
+                if change["change"]["actions"] != ["no-op"]]
+    assert not not_kept, "the upgrade would change resources:\n" + "\n".join(not_kept)
+    moved_from = {change["previous_address"]: change["address"] for change in changes if "previous_address" in change}
+    assert set(moved_from) == earlier, f"not moved: {sorted(earlier - set(moved_from))}"
+    assert all(address.startswith(("aws_cloudwatch_metric_alarm.this[", "aws_appautoscaling_policy.this["))
+               for address in moved_from.values()), moved_from
+
+
+# --------------------------------------------------------------------------------------------
 # Keep-alive: the server as the task definition starts it, measured on a real `bentoml serve`
 # --------------------------------------------------------------------------------------------
 

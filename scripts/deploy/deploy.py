@@ -15,10 +15,18 @@ AWS calls go through boto3, so the usual credential chain applies (AWS_PROFILE, 
 environment variables, instance roles) and AWS_ENDPOINT_URL points them at an emulator.
 """
 
+# How it is built: each command is a plan, a generator of small actions (a command to run,
+# an AWS API call, a note, a silent look-up). One Executor prints each action and runs it,
+# or, in a dry run, only prints it and answers with the action's placeholder, so the plan
+# goes on the same way. The Terraform outputs are read once per run (again only after this
+# run's own apply changed them), and the resource addresses the plans target come from the
+# module's `deploy_targets` output, not from this file.
+
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import re
@@ -27,9 +35,10 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BENTO = "pls-service"
@@ -63,39 +72,140 @@ def say(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Running (or, in a dry run, only printing) commands
+# Plans: what a step does, as data
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Runner:
-    dry_run: bool
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))  # taken after prepare_environment
+@dataclass(frozen=True)
+class Secret:
+    """Input a command reads at run time and no printout shows: the plan prints where it
+    comes from (`source`) instead."""
 
-    def run(self, argv: list[str], *, cwd: Path = REPO, stdin: str | None = None, capture: bool = False,
-            shown: str | None = None, env: dict[str, str] | None = None) -> str:
-        """Run `argv` (printed first); in a dry run, only print it. `shown` replaces the
-        printed form where the real input is a secret (the registry password); `env` adds
-        variables for this command only (printed in front of it)."""
-        prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in (env or {}).items())
-        say(f"$ {prefix}{shown or shlex.join(argv)}")
-        if self.dry_run:
-            return ""
+    source: str
+    fetch: Callable[[], str] = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
+class Command:
+    """A local command. `env` adds variables for this command only (printed in front of it);
+    `stdin` is a secret piped in; `capture` returns its standard output."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    stdin: Secret | None = None
+    capture: bool = False
+    # Output that means "nothing there" although the command failed (a state list with no state).
+    empty_if_failed_with: str | None = None
+    dry_result: str = ""
+
+    def __str__(self) -> str:
+        piped = f"{self.stdin} | " if self.stdin else ""
+        prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in self.env)
+        return f"$ {piped}{prefix}{shlex.join(self.argv)}"
+
+    def run(self) -> str:
+        capture = self.capture or self.empty_if_failed_with is not None
         try:
-            result = subprocess.run(argv, cwd=cwd, env={**self.env, **(env or {})}, input=stdin, text=True,
-                                    stdout=subprocess.PIPE if capture else None)
+            result = subprocess.run(self.argv, cwd=REPO, env={**os.environ, **dict(self.env)}, text=True,
+                                    input=self.stdin.fetch() if self.stdin else None,
+                                    stdout=subprocess.PIPE if capture else None,
+                                    stderr=subprocess.PIPE if self.empty_if_failed_with else None)
         except FileNotFoundError:
-            raise DeployError(f"{argv[0]} is not installed or not on PATH", EXIT_PREREQUISITE) from None
+            raise DeployError(f"{self.argv[0]} is not installed or not on PATH", EXIT_PREREQUISITE) from None
         if result.returncode != 0:
-            raise DeployError(f"command failed with exit code {result.returncode}: {shown or shlex.join(argv)}")
+            if self.empty_if_failed_with and self.empty_if_failed_with in (result.stdout or "") + result.stderr:
+                return ""
+            details = f":\n{result.stderr.strip()}" if result.stderr else ""
+            raise DeployError(f"command failed with exit code {result.returncode}: {str(self)[2:]}{details}")
         return result.stdout or ""
 
-    def api(self, shown: str, call: Callable[[], Any]) -> Any:
-        """An AWS API call, printed as its AWS CLI equivalent."""
-        say(f"$ {shown}")
+
+@dataclass(frozen=True)
+class ApiCall:
+    """An AWS API call, printed as its AWS CLI equivalent."""
+
+    shown: str
+    call: Callable[[], Any] = field(repr=False, compare=False)
+    dry_result: Any = None
+
+    def __str__(self) -> str:
+        return f"$ {self.shown}"
+
+    def run(self) -> Any:
+        return self.call()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A silent, read-only look at what a plan decides on (the latest bento, whether a tag is
+    in ECR, the Terraform outputs); a dry run looks at nothing and takes `dry_result`."""
+
+    what: str
+    call: Callable[[], Any] = field(repr=False, compare=False)
+    dry_result: Any = None
+
+    def __str__(self) -> str:
+        return ""
+
+    def run(self) -> Any:
+        return self.call()
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the reader. `dry_run_text`, when set, replaces it in a dry run, which
+    cannot know which case holds ("" prints nothing)."""
+
+    text: str
+    dry_run_text: str | None = None
+    dry_result: None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+    def run(self) -> None:
+        return None
+
+
+Action = Command | ApiCall | Lookup | Note
+T = TypeVar("T")
+# A plan yields actions and gets each one's result back, so that a later action can use an
+# earlier one's (the version `bentoml build` printed, the deployment `update-service` started).
+Plan = Generator[Action, Any, T]
+
+
+class Executor:
+    """Runs plans, or prints them in a dry run: the one place where the two differ."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+
+    def begin(self, command: str, preflight: Callable[[], None]) -> None:
+        """Check the prerequisites of a real run; a dry run needs none."""
         if self.dry_run:
-            return None
-        return call()
+            say(f"# dry run of '{command}': commands are printed, not run")
+        else:
+            preflight()
+
+    def execute(self, plan: Plan[T]) -> T:
+        result = None
+        while True:
+            try:
+                action = plan.send(result)
+            except StopIteration as done:
+                return done.value
+            result = self.perform(action)
+
+    def perform(self, action: Action) -> Any:
+        shown = str(action)
+        if self.dry_run and isinstance(action, Note) and action.dry_run_text is not None:
+            shown = action.dry_run_text
+        if shown:
+            say(shown)
+        return action.dry_result if self.dry_run else action.run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,23 +318,98 @@ def check_credentials(region: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Terraform
+# What a run works on: the options, the Terraform module's outputs and targets, AWS clients
 # --------------------------------------------------------------------------------------------
 
 
-def terraform_base(args: argparse.Namespace) -> list[str]:
-    return ["terraform", f"-chdir={args.tf_dir}"]
+class StackOutputs:
+    """Outputs of the current Terraform state: read once per run, and again only after an
+    apply of this run changed them. Empty before the first apply (and in a dry run)."""
+
+    def __init__(self, executor: Executor, tf_dir: Path) -> None:
+        self._executor = executor
+        self._tf_dir = tf_dir
+        self._values: dict[str, Any] | None = None
+
+    def get(self, name: str) -> Any:
+        if self._values is None:
+            self._values = self._executor.perform(
+                Lookup("terraform output -json", lambda: read_terraform_outputs(self._tf_dir), dry_result={}))
+        return self._values.get(name)
+
+    def forget(self) -> None:
+        """After an apply: the next get() reads the changed outputs."""
+        self._values = None
 
 
-def terraform_var_args(args: argparse.Namespace, image_tag: str) -> list[str]:
-    # terraform/terraform.tfvars, when present, is loaded by Terraform itself.
-    var_args = []
-    if args.var_file:
-        var_args.append(f"-var-file={Path(args.var_file).resolve()}")
-    var_args.append(f"-var=image_tag={image_tag}")
-    if args.region:
-        var_args.append(f"-var=region={args.region}")
-    return var_args
+def read_terraform_outputs(tf_dir: Path) -> dict[str, Any]:
+    if shutil.which("terraform") is None:
+        return {}
+    result = subprocess.run(["terraform", f"-chdir={tf_dir}", "output", "-json"], cwd=REPO, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        return {}
+    try:
+        return {key: value["value"] for key, value in json.loads(result.stdout or "{}").items()}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+DEPLOY_TARGETS_OUTPUT = re.compile(r'output\s+"deploy_targets"\s*\{.*?^\s*value\s*=\s*\{(?P<body>[^{}]*)\}',
+                                   re.DOTALL | re.MULTILINE)
+LIST_ENTRY = re.compile(r'(?P<key>\w+)\s*=\s*\[(?P<items>[^\]]*)\]')
+
+
+@functools.cache
+def deploy_targets(tf_dir: Path) -> dict[str, list[str]]:
+    """The module's `deploy_targets` output as its outputs.tf declares it: the configuration
+    Terraform is about to apply decides the addresses, and dry runs and the first push have
+    no state to ask."""
+    outputs_tf = tf_dir / "outputs.tf"
+    match = DEPLOY_TARGETS_OUTPUT.search(outputs_tf.read_text()) if outputs_tf.is_file() else None
+    if match is None:
+        raise DeployError(f"{outputs_tf} declares no `deploy_targets` output (--tf-dir must be this project's "
+                          "terraform/ module)", EXIT_PREREQUISITE)
+    return {entry["key"]: re.findall(r'"([^"]*)"', entry["items"]) for entry in LIST_ENTRY.finditer(match["body"])}
+
+
+@functools.cache
+def aws_client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region or None)
+
+
+@dataclass
+class Deployment:
+    """One run: the options as given (never changed), the executor and the stack's outputs."""
+
+    args: argparse.Namespace
+    executor: Executor
+    outputs: StackOutputs
+
+    @classmethod
+    def for_args(cls, args: argparse.Namespace) -> Deployment:
+        executor = Executor(dry_run=args.dry_run)
+        return cls(args, executor, StackOutputs(executor, args.tf_dir))
+
+    def region(self) -> str | None:
+        """The region the stack is (or will be) in: --region, the state, then terraform.tfvars;
+        None leaves it to boto3's own configuration (AWS_REGION, profile)."""
+        return (self.args.region or self.outputs.get("region")
+                or region_of_repository(self.outputs.get("ecr_repository_url") or "")
+                or tfvars_value(self.args, "region"))
+
+    def stack_name(self) -> str:
+        return tfvars_value(self.args, "name") or DEFAULT_STACK_NAME
+
+    def targets(self, key: str) -> list[str]:
+        """One list of the module's `deploy_targets` output."""
+        targets = deploy_targets(self.args.tf_dir)
+        if key not in targets:
+            raise DeployError(f"the `deploy_targets` output in {self.args.tf_dir / 'outputs.tf'} has no `{key}` list",
+                              EXIT_PREREQUISITE)
+        return targets[key]
 
 
 def tfvars_value(args: argparse.Namespace, name: str) -> str | None:
@@ -239,17 +424,6 @@ def tfvars_value(args: argparse.Namespace, name: str) -> str | None:
     return None
 
 
-def configured_region(runner: Runner, args: argparse.Namespace) -> str | None:
-    """The region the stack is (or will be) in: --region, the state, then terraform.tfvars."""
-    if args.region:
-        return args.region
-    outputs = terraform_outputs(runner, args)
-    region = outputs.get("region") or region_of_repository(outputs.get("ecr_repository_url") or "")
-    if region:
-        return region
-    return tfvars_value(args, "region")  # None: boto3's own configuration (AWS_REGION, profile) decides
-
-
 def region_of_repository(repository_url: str) -> str | None:
     """The region named in an ECR repository URL; None for anything else."""
     match = ECR_URL.match(repository_url)
@@ -260,60 +434,40 @@ def repository_name(repository_url: str) -> str:
     return repository_url.split("/", 1)[1] if "/" in repository_url else repository_url
 
 
-def terraform_init(runner: Runner, args: argparse.Namespace) -> None:
-    if runner.dry_run or not (args.tf_dir / ".terraform").is_dir():
-        runner.run([*terraform_base(args), "init", "-input=false"])
-
-
-def terraform_outputs(runner: Runner, args: argparse.Namespace) -> dict[str, Any]:
-    """Outputs of the current state; empty before the first apply (or in a dry run)."""
-    if runner.dry_run or shutil.which("terraform") is None:
-        return {}
-    result = subprocess.run([*terraform_base(args), "output", "-json"], cwd=REPO, env=runner.env,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        return {}
-    try:
-        return {key: value["value"] for key, value in json.loads(result.stdout or "{}").items()}
-    except (ValueError, KeyError, TypeError):
-        return {}
-
-
-def approve_flag(args: argparse.Namespace) -> list[str]:
-    return ["-auto-approve"] if args.auto_approve else []
-
-
 # --------------------------------------------------------------------------------------------
-# Bento version (= image tag)
+# Terraform commands
 # --------------------------------------------------------------------------------------------
 
 
-def latest_bento_version(runner: Runner, args: argparse.Namespace) -> str:
-    if args.tag:
-        return args.tag
-    if runner.dry_run:
-        return VERSION_PLACEHOLDER
-    result = subprocess.run(["bentoml", "get", f"{args.bento}:latest", "-o", "json"], cwd=REPO, env=runner.env,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise DeployError(f"no bento '{args.bento}' in the local store: run `deploy.sh build` first, or pass --tag",
-                          EXIT_PREREQUISITE)
-    info = json.loads(result.stdout)
-    version = info.get("version") or str(info.get("tag", "")).partition(":")[2]
-    if not version:
-        raise DeployError(f"could not read the version of {args.bento}:latest from bentoml get")
-    return version
+def terraform(args: argparse.Namespace, *words: str) -> Command:
+    return Command(("terraform", f"-chdir={args.tf_dir}", *words))
+
+
+def terraform_apply(args: argparse.Namespace, image_tag: str, *extra: str, verb: str = "apply") -> Command:
+    """`terraform apply` (or destroy) with the run's variables; terraform/terraform.tfvars,
+    when present, is loaded by Terraform itself."""
+    var_args = [f"-var-file={Path(args.var_file).resolve()}"] if args.var_file else []
+    var_args.append(f"-var=image_tag={image_tag}")
+    if args.region:
+        var_args.append(f"-var=region={args.region}")
+    approve = ["-auto-approve"] if args.auto_approve else []
+    return terraform(args, verb, "-input=false", *approve, *extra, *var_args)
+
+
+def init_plan(deployment: Deployment) -> Plan[None]:
+    tf_dir = deployment.args.tf_dir
+    initialised = yield Lookup("terraform init done", lambda: (tf_dir / ".terraform").is_dir(), dry_result=False)
+    if not initialised:
+        yield terraform(deployment.args, "init", "-input=false")
 
 
 # --------------------------------------------------------------------------------------------
-# Steps
+# build
 # --------------------------------------------------------------------------------------------
 
 
-def git_commit(runner: Runner) -> str:
+def git_commit() -> str:
     """Short commit of the working tree, recorded as a bento label (bentofile.yaml asks for it)."""
-    if runner.dry_run:
-        return "<git-commit>"
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
 
@@ -327,75 +481,58 @@ def containerize_tmpdir() -> Path:
     return REPO / "build" / "tmp"
 
 
-def step_build(runner: Runner, args: argparse.Namespace) -> str:
-    say("==> build: bento and container image")
-    build = ["bentoml", "build", "--output", "tag", "--label", f"git_commit={git_commit(runner)}"]
+def bento_version_built(output: str) -> str:
+    match = re.search(r"__tag__:([^\s:]+):(\S+)", output)
+    if not match:
+        raise DeployError(f"bentoml build printed no tag:\n{output}")
+    return match.group(2)
+
+
+def build_plan(deployment: Deployment, tag: str | None) -> Plan[str]:
+    """bentoml build + containerize; returns the bento version (= image tag)."""
+    args = deployment.args
+    yield Note("==> build: bento and container image")
+    commit = yield Lookup("git commit", git_commit, dry_result="<git-commit>")
+    build = ["bentoml", "build", "--output", "tag", "--label", f"git_commit={commit}"]
     if args.bentofile:
         build += ["-f", str(bentofile_path(args))]
-    if args.tag:
-        build += ["--version", args.tag]
-    output = runner.run(build, capture=True)
-    if runner.dry_run:
-        version = args.tag or VERSION_PLACEHOLDER
-    else:
-        match = re.search(r"__tag__:([^\s:]+):(\S+)", output)
-        if not match:
-            raise DeployError(f"bentoml build printed no tag:\n{output}")
-        version = match.group(2)
+    if tag:
+        build += ["--version", tag]
+    output = yield Command(tuple(build), capture=True, dry_result=f"__tag__:{args.bento}:{tag or VERSION_PLACEHOLDER}")
+    version = bento_version_built(output)
     bento = f"{args.bento}:{version}"
     containerize = ["bentoml", "containerize", bento, "--backend", args.backend, "--image-tag", bento]
     if args.platform:
         containerize += ["--opt", f"platform={args.platform}"]
     tmpdir = containerize_tmpdir()
-    if not runner.dry_run:
-        tmpdir.mkdir(parents=True, exist_ok=True)
-    runner.run(containerize, env={"TMPDIR": str(tmpdir)})
-    say(f"# built image {bento}")
-    args.tag = version  # later steps of `all` use this version
+    yield Command(("mkdir", "-p", str(tmpdir)))
+    yield Command(tuple(containerize), env=(("TMPDIR", str(tmpdir)),))
+    yield Note(f"# built image {bento}")
     return version
 
 
-def ensure_repository(runner: Runner, args: argparse.Namespace, version: str) -> tuple[str, str]:
-    """ECR repository URL and region; creates the repository (only) on the first push.
-
-    The region is read from the repository URL: after the first, targeted apply the state
-    has no `region` output yet, and the repository is where the URL says, whatever the
-    AWS profile's default region is."""
-    if args.repository_url:
-        url = args.repository_url
-        return url, region_of_repository(url) or configured_region(runner, args) or ""
-    outputs = terraform_outputs(runner, args)
-    if runner.dry_run:
-        say("# (only when the Terraform state has no ECR repository yet: create it first)")
-    if not outputs.get("ecr_repository_url"):
-        # First deploy: the service cannot be created before its image exists, so create the
-        # repository alone first; `apply` creates everything else.
-        if not runner.dry_run:
-            say("# no ECR repository in the Terraform state yet: creating it first")
-        terraform_init(runner, args)
-        runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
-                    "-target=aws_ecr_repository.this", "-target=aws_ecr_lifecycle_policy.this",
-                    *terraform_var_args(args, version)])
-        outputs = terraform_outputs(runner, args)
-    if runner.dry_run:
-        region = configured_region(runner, args) or "<region>"
-        name = tfvars_value(args, "name") or DEFAULT_STACK_NAME
-        return f"{REGISTRY_PLACEHOLDER.replace('<region>', region)}/{name}", region
-    url = outputs.get("ecr_repository_url")
-    if not url:
-        raise DeployError("terraform has no ecr_repository_url output after creating the repository")
-    return url, region_of_repository(url) or configured_region(runner, args) or ""
+# --------------------------------------------------------------------------------------------
+# push
+# --------------------------------------------------------------------------------------------
 
 
-def ecr_client(region: str) -> Any:
-    import boto3
+def latest_bento_version(bento_name: str) -> str:
+    result = subprocess.run(["bentoml", "get", f"{bento_name}:latest", "-o", "json"], cwd=REPO,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DeployError(f"no bento '{bento_name}' in the local store: run `deploy.sh build` first, or pass --tag",
+                          EXIT_PREREQUISITE)
+    info = json.loads(result.stdout)
+    version = info.get("version") or str(info.get("tag", "")).partition(":")[2]
+    if not version:
+        raise DeployError(f"could not read the version of {bento_name}:latest from bentoml get")
+    return version
 
-    return boto3.client("ecr", region_name=region or None)
 
-
-def image_in_ecr(ecr: Any, repository_url: str, region: str, version: str) -> bool:
+def image_in_ecr(repository_url: str, region: str, version: str) -> bool:
     """Whether the tag is in the repository; a missing repository is an error that says where
     it was looked for."""
+    ecr = aws_client("ecr", region)
     name = repository_name(repository_url)
     try:
         ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": version}])
@@ -407,100 +544,133 @@ def image_in_ecr(ecr: Any, repository_url: str, region: str, version: str) -> bo
                           f"({repository_url}); run `deploy.sh push` to create it") from None
 
 
-def step_push(runner: Runner, args: argparse.Namespace) -> None:
-    say("==> push: image to ECR")
-    version = latest_bento_version(runner, args)
-    repository_url, region = ensure_repository(runner, args, version)
+def registry_password(region: str) -> str:
+    token = aws_client("ecr", region).get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    return base64.b64decode(token).decode().partition(":")[2]
+
+
+def repository_region(deployment: Deployment, repository_url: str) -> str:
+    """The repository is where its URL says, whatever the AWS profile's default region is
+    (after the first, targeted apply the state has no `region` output yet)."""
+    return region_of_repository(repository_url) or deployment.region() or ""
+
+
+def created_repository(deployment: Deployment) -> tuple[str, str]:
+    deployment.outputs.forget()
+    url = deployment.outputs.get("ecr_repository_url")
+    if not url:
+        raise DeployError("terraform has no ecr_repository_url output after creating the repository")
+    return url, repository_region(deployment, url)
+
+
+def repository_plan(deployment: Deployment, version: str) -> Plan[tuple[str, str]]:
+    """The ECR repository URL and region: --repository-url, else Terraform's; on the first
+    push Terraform creates the repository alone first, since the service cannot be created
+    before its image exists (`apply` creates everything else)."""
+    args = deployment.args
+    url = args.repository_url or deployment.outputs.get("ecr_repository_url")
+    if url:
+        return url, repository_region(deployment, url)
+    yield Note("# no ECR repository in the Terraform state yet: creating it first",
+               dry_run_text="# (only when the Terraform state has no ECR repository yet: create it first)")
+    yield from init_plan(deployment)
+    yield terraform_apply(args, version, *[f"-target={address}" for address in deployment.targets("first_push")])
+    region = deployment.region() or "<region>"
+    placeholder = f"{REGISTRY_PLACEHOLDER.replace('<region>', region)}/{deployment.stack_name()}"
+    return (yield Lookup("the repository Terraform created", lambda: created_repository(deployment),
+                         dry_result=(placeholder, region)))
+
+
+def push_plan(deployment: Deployment, version: str) -> Plan[None]:
+    args = deployment.args
+    yield Note("==> push: image to ECR")
+    repository_url, region = yield from repository_plan(deployment, version)
     registry = repository_url.split("/", 1)[0]
-    tls: list[str] = []
+    tls: tuple[str, ...] = ()
     test_registry = os.environ.get(TEST_REGISTRY_ENV)
     if test_registry:
         # Only tests set this: the image goes to a local plain-HTTP registry under the ECR
         # repository's name; every ECR API call still goes to ECR (or its emulator).
-        say(f"# {TEST_REGISTRY_ENV}={test_registry}: pushing to that registry instead of {registry}")
+        yield Note(f"# {TEST_REGISTRY_ENV}={test_registry}: pushing to that registry instead of {registry}")
         registry = test_registry
-        tls = ["--tls-verify=false"] if args.backend in ("buildah", "podman") else []
-    local_image = f"{args.bento}:{version}"
+        tls = ("--tls-verify=false",) if args.backend in ("buildah", "podman") else ()
+    if (yield Lookup("the tag in ECR", lambda: image_in_ecr(repository_url, region, version), dry_result=False)):
+        yield Note(f"# {repository_url}:{version} is already in ECR (tags are immutable): nothing to push")
+        return
     remote_image = f"{registry}/{repository_name(repository_url)}:{version}"
-
-    ecr = None
-    if not runner.dry_run:
-        ecr = ecr_client(region)
-        if image_in_ecr(ecr, repository_url, region, version):
-            say(f"# {repository_url}:{version} is already in ECR (tags are immutable): nothing to push")
-            return
-
-    def password() -> str:
-        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-        return base64.b64decode(token).decode().partition(":")[2]
-
-    secret = None if runner.dry_run else password()
-    runner.run([args.backend, "login", *tls, "--username", "AWS", "--password-stdin", registry], stdin=secret,
-               shown=f"aws ecr get-login-password --region {region} | {args.backend} login {' '.join(tls + [''])}"
-                     f"--username AWS --password-stdin {registry}")
-    runner.run([args.backend, "tag", local_image, remote_image])
-    runner.run([args.backend, "push", *tls, remote_image])
-    say(f"# pushed {remote_image}")
+    password = Secret(f"aws ecr get-login-password --region {region}", lambda: registry_password(region))
+    yield Command((args.backend, "login", *tls, "--username", "AWS", "--password-stdin", registry), stdin=password)
+    yield Command((args.backend, "tag", f"{args.bento}:{version}", remote_image))
+    yield Command((args.backend, "push", *tls, remote_image))
+    yield Note(f"# pushed {remote_image}")
 
 
-def deployed_or_given_tag(runner: Runner, args: argparse.Namespace, outputs: dict[str, Any]) -> str:
-    """The tag `apply` deploys: --tag (or what `all` just built and pushed), else the tag the
-    stack already runs. Never the newest local bento: it may not have been pushed."""
-    if args.tag:
-        return args.tag
-    if runner.dry_run:
-        return outputs.get("image_tag") or "<deployed-tag>"
+# --------------------------------------------------------------------------------------------
+# apply
+# --------------------------------------------------------------------------------------------
+
+
+def deployed_tag(outputs: StackOutputs) -> str:
+    """The tag the stack runs now. Never the newest local bento: it may not have been pushed."""
     if outputs.get("image_tag"):
-        return outputs["image_tag"]
+        return outputs.get("image_tag")
     raise DeployError("no image tag to apply: the stack runs none yet. Pass --tag VERSION (a version "
                       "`deploy.sh push` pushed), or run `deploy.sh all`", EXIT_PREREQUISITE)
 
 
-def check_image_pushed(runner: Runner, args: argparse.Namespace, outputs: dict[str, Any], version: str) -> None:
+def require_image_in_ecr(deployment: Deployment, repository_url: str | None, version: str) -> None:
     """Refuse to point the service at an image ECR does not have: its tasks would fail with
     CannotPullContainerError until the circuit breaker rolled the service back."""
-    repository_url = args.repository_url or outputs.get("ecr_repository_url")
-    name = repository_name(repository_url) if repository_url else tfvars_value(args, "name") or DEFAULT_STACK_NAME
-    shown = (f"aws ecr describe-images --repository-name {name} "
-             f"--image-ids imageTag={version}  # the tag must be in ECR")
-    if runner.dry_run:
-        say(f"$ {shown}")
-        return
     if not repository_url:
         raise DeployError("the Terraform state has no ECR repository yet: run `deploy.sh push` (or `all`) first",
                           EXIT_PREREQUISITE)
-    region = region_of_repository(repository_url) or configured_region(runner, args) or ""
-    say(f"$ {shown}")
-    if not image_in_ecr(ecr_client(region), repository_url, region, version):
+    if not image_in_ecr(repository_url, repository_region(deployment, repository_url), version):
         raise DeployError(f"{repository_url}:{version} is not in ECR. Push it first "
                           f"(`deploy.sh --tag {version} push`), or pick a pushed tag with --tag", EXIT_PREREQUISITE)
 
 
-def step_apply(runner: Runner, args: argparse.Namespace) -> None:
-    say("==> apply: terraform")
-    outputs = terraform_outputs(runner, args)
-    version = deployed_or_given_tag(runner, args, outputs)
-    check_image_pushed(runner, args, outputs, version)
-    terraform_init(runner, args)
-    runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
-                *terraform_var_args(args, version)])
-    outputs = terraform_outputs(runner, args)
+def apply_plan(deployment: Deployment, tag: str | None) -> Plan[None]:
+    """terraform apply of `tag` (in `all`: the one just built and pushed), else of the tag the
+    stack runs now."""
+    args, outputs = deployment.args, deployment.outputs
+    yield Note("==> apply: terraform")
+    version = tag or (yield Lookup("the deployed tag", lambda: deployed_tag(outputs), dry_result="<deployed-tag>"))
+    repository_url = args.repository_url or outputs.get("ecr_repository_url")
+    name = repository_name(repository_url) if repository_url else deployment.stack_name()
+    yield ApiCall(f"aws ecr describe-images --repository-name {name} --image-ids imageTag={version}"
+                  "  # the tag must be in ECR", lambda: require_image_in_ecr(deployment, repository_url, version))
+    yield from init_plan(deployment)
+    yield terraform_apply(args, version)
+    outputs.forget()
     if outputs.get("api_url"):
-        say(f"# API: {outputs['api_url']}")
+        yield Note(f"# API: {outputs.get('api_url')}")
 
 
-def service_target(runner: Runner, args: argparse.Namespace) -> tuple[str, str, str | None]:
-    if args.cluster and args.service:
-        return args.cluster, args.service, configured_region(runner, args)
-    outputs = terraform_outputs(runner, args)
+# --------------------------------------------------------------------------------------------
+# roll
+# --------------------------------------------------------------------------------------------
+
+
+def service_target(deployment: Deployment) -> tuple[str, str]:
+    args, outputs = deployment.args, deployment.outputs
     cluster = args.cluster or outputs.get("cluster_name")
     service = args.service or outputs.get("service_name")
-    if runner.dry_run:
-        return cluster or "<cluster>", service or "<service>", args.region or outputs.get("region")
     if not cluster or not service:
         raise DeployError("no ECS cluster/service: run `deploy.sh apply` first, or pass --cluster and --service",
                           EXIT_PREREQUISITE)
-    return cluster, service, configured_region(runner, args)
+    return cluster, service
+
+
+def deployment_in_progress(ecs: Any, cluster: str, service: str) -> str | None:
+    """The primary deployment's id while it is still rolling out, else None."""
+    current = ecs.describe_services(cluster=cluster, services=[service])["services"]
+    primary = next((d for d in current[0]["deployments"] if d["status"] == "PRIMARY"), None) if current else None
+    return primary["id"] if primary and primary.get("rolloutState") == "IN_PROGRESS" else None
+
+
+def force_new_deployment(ecs: Any, cluster: str, service: str) -> str:
+    response = ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True)
+    return next(d for d in response["service"]["deployments"] if d["status"] == "PRIMARY")["id"]
 
 
 def wait_until_stable(ecs: Any, cluster: str, service: str, deployment_id: str, timeout_s: float,
@@ -553,94 +723,86 @@ def wait_until_stable(ecs: Any, cluster: str, service: str, deployment_id: str, 
         sleep(poll_s)
 
 
-def step_roll(runner: Runner, args: argparse.Namespace) -> None:
-    say("==> roll: new ECS deployment")
-    cluster, service, region = service_target(runner, args)
-    ecs = None
-    if not runner.dry_run:
-        import boto3
+def roll_plan(deployment: Deployment, after_apply: bool) -> Plan[None]:
+    """Force a new deployment and wait until it is stable; right after an apply, wait for the
+    deployment the apply usually started instead (each deployment reloads the model)."""
+    args = deployment.args
+    yield Note("==> roll: new ECS deployment")
+    cluster, service = yield Lookup("the ECS service", lambda: service_target(deployment),
+                                    dry_result=(args.cluster or "<cluster>", args.service or "<service>"))
 
-        ecs = boto3.client("ecs", region_name=region or None)
+    def ecs() -> Any:
+        return aws_client("ecs", deployment.region())
 
-    # In `all`, the apply just before usually started a deployment of the new task definition;
-    # wait for that one instead of replacing it (each deployment reloads the model).
-    if args.command == "all" and runner.dry_run:
-        say(f"$ aws ecs describe-services --cluster {cluster} --services {service}"
-            "  # the deployment apply started, when it is still in progress:")
-        say(f"$ aws ecs wait services-stable --cluster {cluster} --services {service}"
-            "  # polled; fails if the circuit breaker rolls back")
-        say("# (only when apply started no deployment, e.g. the tag was already deployed: "
-            f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment, then wait)")
-        return
-    if args.command == "all":
-        current = ecs.describe_services(cluster=cluster, services=[service])["services"]
-        primary = next((d for d in current[0]["deployments"] if d["status"] == "PRIMARY"), None) if current else None
-        if primary and primary.get("rolloutState") == "IN_PROGRESS":
-            say(f"# apply started deployment {primary['id']}; waiting for it (timeout {args.timeout:.0f}s)")
-            wait_until_stable(ecs, cluster, service, primary["id"], args.timeout, args.poll_interval)
-            return
-
-    response = runner.api(
-        f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment",
-        lambda: ecs.update_service(cluster=cluster, service=service, forceNewDeployment=True),
-    )
-    if runner.dry_run:
-        say(f"$ aws ecs wait services-stable --cluster {cluster} --services {service}"
-            "  # polled; fails if the circuit breaker rolls back")
-        return
-    primary = next(d for d in response["service"]["deployments"] if d["status"] == "PRIMARY")
-    say(f"# deployment {primary['id']} started; waiting for it to become stable (timeout {args.timeout:.0f}s)")
-    wait_until_stable(ecs, cluster, service, primary["id"], args.timeout, args.poll_interval)
-
-
-GUARDED_RESOURCES = ("aws_lb.this", "aws_ecr_repository.this")
-
-
-def resources_in_state(runner: Runner, args: argparse.Namespace) -> list[str]:
-    """Resource addresses `terraform state list` shows (none when there is no state yet)."""
-    argv = [*terraform_base(args), "state", "list"]
-    say(f"$ {shlex.join(argv)}")
-    if runner.dry_run:
-        return []
-    result = subprocess.run(argv, cwd=REPO, env=runner.env, capture_output=True, text=True)
-    if result.returncode != 0:
-        if "No state file was found" in result.stderr + result.stdout:
-            return []
-        raise DeployError(f"terraform state list failed ({result.returncode}):\n{result.stderr.strip()}")
-    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
-
-
-def step_destroy(runner: Runner, args: argparse.Namespace) -> None:
-    say("==> destroy: everything terraform/ created")
-    outputs = terraform_outputs(runner, args)
-    image_tag = args.tag or outputs.get("image_tag") or "destroy"
-    guards = ["-var=alb_deletion_protection=false", "-var=ecr_force_delete=true"]
-    terraform_init(runner, args)
-    # Deletion protection and the non-empty-repository guard live in the state: lift them
-    # first, so the destroy that follows can remove those resources. Only on guarded
-    # resources the state has: a targeted apply of one that is missing would create it (and
-    # its VPC), which is the opposite of what destroy is for.
-    in_state = set(resources_in_state(runner, args))
-    if runner.dry_run:
-        say(f"# (of {', '.join(GUARDED_RESOURCES)}: only those `state list` shows are targeted)")
-        targets = list(GUARDED_RESOURCES)
+    timeout = f"(timeout {args.timeout:.0f}s)"
+    started = None
+    if after_apply:
+        started = yield ApiCall(f"aws ecs describe-services --cluster {cluster} --services {service}"
+                                "  # the deployment apply started, when it is still in progress:",
+                                lambda: deployment_in_progress(ecs(), cluster, service),
+                                dry_result="<deployment-id>")
+    if started:
+        yield Note(f"# apply started deployment {started}; waiting for it {timeout}",
+                   dry_run_text="# (only when apply started no deployment, e.g. the tag was already deployed: "
+                                f"aws ecs update-service --cluster {cluster} --service {service} "
+                                "--force-new-deployment, then wait)")
     else:
-        targets = [address for address in GUARDED_RESOURCES if address in in_state]
+        started = yield ApiCall(f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment",
+                                lambda: force_new_deployment(ecs(), cluster, service),
+                                dry_result="<deployment-id>")
+        yield Note(f"# deployment {started} started; waiting for it to become stable {timeout}")
+    yield ApiCall(f"aws ecs wait services-stable --cluster {cluster} --services {service}"
+                  "  # polled; fails if the circuit breaker rolls back",
+                  lambda: wait_until_stable(ecs(), cluster, service, started, args.timeout, args.poll_interval))
+
+
+# --------------------------------------------------------------------------------------------
+# destroy
+# --------------------------------------------------------------------------------------------
+
+
+def destroy_plan(deployment: Deployment, tag: str | None) -> Plan[None]:
+    """Lift the deletion guards first, then destroy. The guards (ALB deletion protection, the
+    non-empty-repository refusal) live in the state, so a targeted apply lifts them; only on
+    guarded resources the state has: a targeted apply of a missing one would create it (and
+    its VPC), the opposite of what destroy is for."""
+    args = deployment.args
+    yield Note("==> destroy: everything terraform/ created")
+    image_tag = tag or deployment.outputs.get("image_tag") or "destroy"
+    guarded = deployment.targets("guarded")
+    guards_off = [f"-var={setting}" for setting in deployment.targets("guards_off")]
+    yield from init_plan(deployment)
+    in_state = yield replace(terraform(args, "state", "list"), capture=True,
+                             empty_if_failed_with="No state file was found", dry_result="\n".join(guarded))
+    yield Note("", dry_run_text=f"# (of {', '.join(guarded)}: only those `state list` shows are targeted)")
+    targets = [address for address in guarded if address in in_state.split()]
     if targets:
-        runner.run([*terraform_base(args), "apply", "-input=false", *approve_flag(args),
-                    *[f"-target={address}" for address in targets],
-                    *terraform_var_args(args, image_tag), *guards])
-    runner.run([*terraform_base(args), "destroy", "-input=false", *approve_flag(args),
-                *terraform_var_args(args, image_tag), *guards])
+        yield terraform_apply(args, image_tag, *[f"-target={address}" for address in targets], *guards_off)
+    yield terraform_apply(args, image_tag, *guards_off, verb="destroy")
 
 
-STEPS: dict[str, list[Callable[[Runner, argparse.Namespace], Any]]] = {
-    "build": [step_build],
-    "push": [step_push],
-    "apply": [step_apply],
-    "roll": [step_roll],
-    "all": [step_build, step_push, step_apply, step_roll],
-    "destroy": [step_destroy],
+def push_latest_plan(deployment: Deployment) -> Plan[None]:
+    """push on its own: --tag, else the latest bento in the store."""
+    args = deployment.args
+    version = args.tag or (yield Lookup("the latest bento", lambda: latest_bento_version(args.bento),
+                                        dry_result=VERSION_PLACEHOLDER))
+    yield from push_plan(deployment, version)
+
+
+def all_plan(deployment: Deployment) -> Plan[None]:
+    version = yield from build_plan(deployment, deployment.args.tag)
+    yield from push_plan(deployment, version)
+    yield from apply_plan(deployment, version)
+    yield from roll_plan(deployment, after_apply=True)
+
+
+PLANS: dict[str, Callable[[Deployment], Plan[None]]] = {
+    "build": lambda deployment: build_plan(deployment, deployment.args.tag),
+    "push": push_latest_plan,
+    "apply": lambda deployment: apply_plan(deployment, deployment.args.tag),
+    "roll": lambda deployment: roll_plan(deployment, after_apply=False),
+    "all": all_plan,
+    "destroy": lambda deployment: destroy_plan(deployment, deployment.args.tag),
 }
 
 
@@ -717,19 +879,20 @@ def prepare_environment() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + path if path else bin_dir
 
 
+def check_prerequisites(deployment: Deployment) -> None:
+    command = deployment.args.command
+    check_tools(command, deployment.args)
+    if command != "build":
+        check_credentials(deployment.region())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     prepare_environment()
-    runner = Runner(dry_run=args.dry_run)
+    deployment = Deployment.for_args(args)
     try:
-        if args.dry_run:
-            say(f"# dry run of '{args.command}': commands are printed, not run")
-        else:
-            check_tools(args.command, args)
-            if args.command != "build":
-                check_credentials(configured_region(runner, args))
-        for step in STEPS[args.command]:
-            step(runner, args)
+        deployment.executor.begin(args.command, preflight=lambda: check_prerequisites(deployment))
+        deployment.executor.execute(PLANS[args.command](deployment))
     except DeployError as exc:
         print(f"deploy: error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
