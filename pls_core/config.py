@@ -43,7 +43,7 @@ SETTINGS: dict[str, Setting] = {
                                 "`int8_float32`, `int8_float16`, `float16`, `bfloat16` or `float32`"),
     "max_batch_size": Setting("PLS_MAX_BATCH_SIZE", "16",
                               "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off"),
-    "max_latency_ms": Setting("PLS_MAX_LATENCY_MS", "60000",
+    "max_latency_ms": Setting("PLS_MAX_LATENCY_MS", "10000",
                               "Latency budget of a runner batch; requests beyond it are refused with 503"),
     "simplifier_workers": Setting("PLS_SIMPLIFIER_WORKERS", "1", "Worker processes of the simplifier runner"),
     "classifier_workers": Setting("PLS_CLASSIFIER_WORKERS", "1", "Worker processes of the classifier runner"),
@@ -73,7 +73,7 @@ SETTINGS: dict[str, Setting] = {
                              "File with more API keys, one a line (`#` comments); keys from both are accepted"),
     "max_body_bytes": Setting("PLS_MAX_BODY_BYTES", "1048576",
                               "Largest request body; a bigger one is refused with 413 before it is read"),
-    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "0",
+    "max_inflight_generations": Setting("PLS_MAX_INFLIGHT_GENERATIONS", "16",
                                         "Generation requests (/generate, /generate-with-metrics) one API worker "
                                         "runs at once; more are refused at once with 503 and Retry-After; 0 = no cap"),
     "retry_after_s": Setting("PLS_RETRY_AFTER_S", "5", "Seconds a refused client is told to wait (Retry-After)"),

@@ -272,7 +272,7 @@ variable "service_environment" {
     PLS_SIMPLIFIER_BACKEND = "ctranslate2"
     PLS_CT2_COMPUTE_TYPE   = "auto"
     PLS_MAX_BATCH_SIZE     = "16"
-    PLS_MAX_LATENCY_MS     = "60000"
+    PLS_MAX_LATENCY_MS     = "10000"
     PLS_SIMPLIFIER_WORKERS = "1"
     PLS_CLASSIFIER_WORKERS = "1"
     PLS_API_WORKERS        = "1"
