@@ -117,7 +117,8 @@ class PLSService:
         # max_length is the most tokens generated per chunk: the backend's max_new_tokens.
         jobs = [SimplifyJob(text=chunk, max_new_tokens=max_length, num_beams=num_beams) for chunk in chunks]
         started = time.perf_counter()
-        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs))
+        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs),
+                                    probe=self.simplifier.to_async.status)
         failed = [(number, result.error) for number, result in enumerate(results, 1) if result.error]
         if failed:
             number, error = failed[0]
@@ -143,7 +144,7 @@ class PLSService:
 
     async def _plain_probability(self, text: str) -> float:
         probabilities = await call_runner("classifier", lambda: self.classifier.to_async.predict_proba([text]),
-                                          retry_on=CONNECTION_LOST)
+                                          retry_on=CONNECTION_LOST, probe=self.classifier.to_async.status)
         return probabilities[0]
 
     # --- API ------------------------------------------------------------------------------
@@ -196,8 +197,10 @@ class PLSService:
         # Both runners answer `status` on their event loop, not behind a running batch, and
         # the probe costs no prediction.
         simplifier_status, classifier_status = await asyncio.gather(
-            call_runner("simplifier", self.simplifier.to_async.status, retry_on=CONNECTION_LOST),
-            call_runner("classifier", self.classifier.to_async.status, retry_on=CONNECTION_LOST),
+            call_runner("simplifier", self.simplifier.to_async.status, retry_on=CONNECTION_LOST,
+                        probe=self.simplifier.to_async.status),
+            call_runner("classifier", self.classifier.to_async.status, retry_on=CONNECTION_LOST,
+                        probe=self.classifier.to_async.status),
             return_exceptions=True)
         simplifier_ok = not isinstance(simplifier_status, BaseException)
         classifier_ok = not isinstance(classifier_status, BaseException)

@@ -150,8 +150,9 @@ _TABLE = (
             "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off; 0 = the best "
             "measured on 2 vCPUs: 16 for the classifier and the CTranslate2 simplifier, 8 for the "
             "transformers simplifier"),
-    Setting("max_latency_ms", "PLS_MAX_LATENCY_MS", integer(1, 600_000), "60000",
-            "Latency budget of a runner batch; requests beyond it are refused with 503"),
+    Setting("max_latency_ms", "PLS_MAX_LATENCY_MS", integer(1, 600_000), "10000",
+            "Latency budget of a runner batch; requests beyond it are refused with 503 and `Retry-After` (a "
+            "queued generation starts within 10 s or is refused; raise it for a model whose batches take longer)"),
     Setting("simplifier_workers", "PLS_SIMPLIFIER_WORKERS", integer(1, 64), "1",
             "Worker processes of the simplifier runner"),
     Setting("classifier_workers", "PLS_CLASSIFIER_WORKERS", integer(1, 64), "1",
@@ -184,10 +185,10 @@ _TABLE = (
             "File with more API keys, one a line (`#` comments); keys from both are accepted"),
     Setting("max_body_bytes", "PLS_MAX_BODY_BYTES", integer(1024, 100_000_000), "1048576",
             "Largest request body; a bigger one is refused with 413 before it is read"),
-    Setting("max_inflight_generations", "PLS_MAX_INFLIGHT_GENERATIONS", integer(0, 10_000), "0",
+    Setting("max_inflight_generations", "PLS_MAX_INFLIGHT_GENERATIONS", integer(0, 10_000), "16",
             "Generation requests (/generate, /generate-with-metrics) one API worker runs at once; more are "
-            "refused at once with 503 and `Retry-After`; 0 = no cap. 4 suits a 2 vCPU task: under a 64-client "
-            "burst of long texts it turned every 500 into an immediate 503 with `Retry-After`"),
+            "refused at once with 503 and `Retry-After`; 0 = no cap. 16 = one full batch of the simplifier "
+            "and the locust steady profile's 16 users, which it never refuses"),
     Setting("retry_after_s", "PLS_RETRY_AFTER_S", integer(1, 3600), "5",
             "Seconds a refused client is told to wait (`Retry-After`)"),
 )

@@ -161,10 +161,25 @@ class RequestGuardMiddleware:
                              {"Retry-After": str(self.retry_after_s)})
             return
         self.inflight_generations += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.inflight_generations -= 1
+
+        async def send_releasing(message: Message) -> None:
+            # The slot is free once the answer is out: the app may still run background tasks
+            # after it, and a client that sends its next request at once must find the slot free.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_releasing)
         finally:
-            self.inflight_generations -= 1
+            release()
 
     async def _send_amended_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """BentoML's document, corrected (pls_core/openapi_doc.py); it is small, so buffered."""

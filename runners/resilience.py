@@ -12,6 +12,13 @@ Three parts, each small:
 - `call_runner`: turns a failure of the call itself (connection lost, runner restarting, runner
   overloaded or timed out) into `ModelServiceUnavailable` (503). Only calls the caller marks
   safe to repeat are retried, once, after a short pause, and every retry is logged.
+- `call_runner(..., probe=...)`: after a runner's connection was lost (its worker died), later
+  calls first ask the runner's cheap `status` to answer within `PROBE_TIMEOUT_S`, and get 503 at
+  once when it does not. BentoML's process manager (circus) keeps the runner's listening socket
+  open while it replaces the dead worker: a new connection is accepted by the kernel and then
+  waits, unanswered, for the whole restart (20-30 s: circus looks for dead workers every 10 s,
+  then the model loads), or for the request timeout inside a container, where BentoML does not
+  restart workers at all (`BENTOML_CONTAINERIZED`).
 - `RetryAfterOn503`: an ASGI middleware for the API service that gives every 503 a
   `Retry-After` header and a body saying the model service is busy or restarting (BentoML's
   own 503 body says only "An unexpected error has occurred").
@@ -52,6 +59,24 @@ class ModelServiceUnavailable(ServiceUnavailable):
     """A runner service could not answer: the client gets 503 with Retry-After."""
 
 
+# Runners whose connection was lost and that have not answered a status probe since. One set per
+# API worker process (each has its own event loop and its own connections to the runners).
+_suspect_runners: set[str] = set()
+PROBE_TIMEOUT_S = 1.0  # `status` answers in milliseconds on the runner's event loop, even mid-batch
+
+
+async def _check_suspect(runner: str, probe: Callable[[], Awaitable[object]]) -> None:
+    """503 at once unless a runner that lost a connection answers its status probe again."""
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - any failure of the probe means: not back yet
+        raise ModelServiceUnavailable(
+            f"{runner} is restarting (no answer to a status check within {PROBE_TIMEOUT_S:g} s)"
+        ) from exc
+    _suspect_runners.discard(runner)
+    logger.warning("%s answers again after a lost connection", runner)
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     """A failure of the call between services rather than an error in the model code."""
     if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
@@ -66,15 +91,21 @@ async def call_runner(
     runner: str,
     call: Callable[[], Awaitable[T]],
     retry_on: tuple[type[BaseException], ...] = NOT_SENT,
+    probe: Callable[[], Awaitable[object]] | None = None,
 ) -> T:
     """Await `call()`, repeating it once on a `retry_on` failure; map call failures to 503.
 
     `call` must build a fresh request each time it is invoked (pass a lambda, not a coroutine).
+    `probe` (the runner's `status`) is awaited first when the runner lost a connection before.
     """
     for attempt in (1, 2):
+        if probe is not None and runner in _suspect_runners:
+            await _check_suspect(runner, probe)
         try:
             return await call()
         except Exception as exc:  # noqa: BLE001 - sorted below; model errors re-raised as they are
+            if isinstance(exc, CONNECTION_LOST):
+                _suspect_runners.add(runner)
             if attempt == 1 and isinstance(exc, retry_on):
                 logger.warning("call to %s failed (%s: %s); retrying once", runner, type(exc).__name__, exc)
                 await asyncio.sleep(RETRY_PAUSE_S)

@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 @pytest.fixture(scope="module")
 def faulty_server(bento_home, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("faulty") / "bentoml.log"
+    # 41 generations at once, all admitted (the default cap of 16 would refuse the rest with 503).
     with bentoml_serve(bento_home, log_path, arguments=("serve", "tests.fault_service:PLSService"),
-                       PLS_MAX_LATENCY_MS="120000") as url:
+                       PLS_MAX_LATENCY_MS="120000", PLS_MAX_INFLIGHT_GENERATIONS="0") as url:
         yield url
 
 

@@ -1,15 +1,29 @@
-"""Faults: a model store changed after import is refused before a pickle is loaded."""
+"""Faults: a model store changed after import is refused before a pickle is loaded; a model
+missing from the store stops `bentoml serve` with a clear message; a simplifier worker killed
+under load costs clients a fast 503, not a 500 or a wait for the restart."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 
+import aiohttp
+import httpx
+import psutil
 import pytest
 
+from loadtests.server import bentoml_serve
 from pls_core.integrity import TamperedModelError, verify_files
+from runners import resilience
+from runners.resilience import ModelServiceUnavailable, call_runner
 from tests.conftest import import_env
 
 # Runs in a child process against a copy of the session's store: the check as the classifier
@@ -70,3 +84,145 @@ def test_probe_scripts_refuse_bad_arguments_clearly(script: str, arguments: list
     result = subprocess.run([sys.executable, str(probes / script), *arguments],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+# --- a runner that lost its connection is probed before it gets more work -------------------------
+
+def _lost_connection(runner: str) -> None:
+    async def disconnected():
+        raise aiohttp.ServerDisconnectedError()
+
+    with pytest.raises(ModelServiceUnavailable):
+        asyncio.run(call_runner(runner, disconnected))
+
+
+def test_after_a_lost_connection_an_unanswered_probe_is_a_503_at_once_and_the_call_is_not_sent() -> None:
+    runner = "hung-runner"
+    _lost_connection(runner)
+    calls = []
+
+    async def hangs():
+        await asyncio.sleep(60)  # a restarting worker: the socket accepts, nobody answers
+
+    async def generate():
+        calls.append(1)
+        return "summary"
+
+    started = time.monotonic()
+    with pytest.raises(ModelServiceUnavailable, match="hung-runner is restarting"):
+        asyncio.run(call_runner(runner, generate, probe=hangs))
+    assert time.monotonic() - started < resilience.PROBE_TIMEOUT_S + 1
+    assert calls == []
+
+
+def test_a_runner_that_answers_its_probe_again_gets_the_call_and_is_trusted_again() -> None:
+    runner = "restarted-runner"
+    _lost_connection(runner)
+    probes = []
+
+    async def status():
+        probes.append(1)
+        return {"device": "cpu"}
+
+    async def generate():
+        return "summary"
+
+    assert asyncio.run(call_runner(runner, generate, probe=status)) == "summary"
+    assert asyncio.run(call_runner(runner, generate, probe=status)) == "summary"
+    assert probes == [1]  # probed once, after the loss; not before every call
+
+
+def test_a_healthy_runner_is_never_probed() -> None:
+    async def status():
+        raise AssertionError("probed without a lost connection")
+
+    async def generate():
+        return "summary"
+
+    assert asyncio.run(call_runner("healthy-runner", generate, probe=status)) == "summary"
+
+
+# --- the simplifier worker killed under load, against a real `bentoml serve` --------------------
+SHORT = {"technical_text": "Patients with hypertension were randomised to diuretics or placebo for a year.",
+         "max_length": 50, "num_beams": 1}
+
+
+def _child_running(parent: int, marker: str) -> int:
+    for child in psutil.Process(parent).children():
+        if marker in " ".join(child.cmdline()):
+            return child.pid
+    raise AssertionError(f"no child of {parent} runs {marker!r}")
+
+
+def _serve_pid(port: int) -> int:
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "serve" in cmdline and cmdline[-2:] == ["--port", str(port)]:
+            return process.pid
+    raise AssertionError(f"no bentoml serve on port {port}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_killed_simplifier_worker_costs_a_fast_503_and_the_server_recovers_by_itself(
+        bento_home: Path, tmp_path: Path) -> None:
+    with bentoml_serve(bento_home, tmp_path / "bentoml.log", PLS_MAX_LATENCY_MS="120000") as url:
+        serve = _serve_pid(int(url.rsplit(":", 1)[1]))
+        answers: list[tuple[float, float, int, dict, str]] = []  # start, end, status, headers, body
+        readiness: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            with httpx.Client(base_url=url, timeout=180) as http:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    try:
+                        response = http.post("/generate", json=SHORT)
+                    except httpx.HTTPError as error:  # no answer at all: status 0
+                        answers.append((started, time.monotonic(), 0, {}, repr(error)))
+                        continue
+                    answers.append((started, time.monotonic(), response.status_code, dict(response.headers),
+                                    response.text[:300]))
+
+        def probe() -> None:
+            with httpx.Client(base_url=url, timeout=10) as http:
+                while not stop.is_set():
+                    try:
+                        readiness.append((time.monotonic(), http.get("/readyz").status_code))
+                    except httpx.HTTPError:
+                        readiness.append((time.monotonic(), 0))
+                    time.sleep(0.3)
+
+        threads = [threading.Thread(target=client) for _ in range(4)] + [threading.Thread(target=probe)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(3)
+            worker = _child_running(serve, "--service-name pls-simplifier-runner")
+            killed_at = time.monotonic()
+            os.kill(worker, signal.SIGKILL)
+            deadline = killed_at + 180
+            while time.monotonic() < deadline and not any(
+                    start > killed_at and status == 200 for start, _, status, _, _ in answers):
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+        os.kill(serve, 0)  # the same server is still running: nobody restarted it
+        statuses = Counter(status for _, _, status, _, _ in answers)
+        assert set(statuses) <= {200, 503}, statuses
+        in_flight = [a for a in answers if a[0] < killed_at <= a[1]]
+        after = [a for a in answers if a[0] >= killed_at]
+        assert in_flight, "no request was in flight at the kill"
+        assert statuses[503], f"the kill cost no request anything: {statuses}"
+        for _, _, status, headers, body in answers:
+            if status == 503:
+                assert headers.get("retry-after") and "restarting" in body, (headers, body)
+        # Nobody waits for the restart (20-30 s here): a refusal comes within seconds, and a request
+        # is sent to the worker only once it answers again.
+        slowest = max(end - start for start, end, _, _, _ in in_flight + after)
+        assert slowest < 10, f"an answer took {slowest:.1f} s: {statuses}"
+        assert any(status == 200 for _, _, status, _, _ in after), f"no 200 within 180 s of the kill: {statuses}"
+        assert any(status != 200 for at, status in readiness if at > killed_at), "/readyz stayed ready"

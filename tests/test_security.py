@@ -4,6 +4,7 @@ pls_core/http_guard.py and against a real `bentoml serve` with API keys on."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import time
@@ -86,6 +87,34 @@ def test_json_depth_scan_ignores_brackets_inside_strings() -> None:
     assert not json_depth_exceeds(json.dumps({"text": "[[[[{{{{" * 50}).encode(), 4)
     assert not json_depth_exceeds(json.dumps({"text": 'a \\" [[[['}).encode(), 2)
     assert json_depth_exceeds(b'{"a":' * 5 + b"1" + b"}" * 5, 4)
+
+
+def test_a_generation_slot_is_free_once_the_answer_is_sent() -> None:
+    """A client that sends its next request as soon as it has an answer is never refused: the
+    slot is released with the last byte, not after the app's background work."""
+    import asyncio
+
+    from pls_core.http_guard import RequestGuardMiddleware
+
+    async def scenario() -> list[int]:
+        background_done = asyncio.Event()
+
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+            if scope["query_string"] == b"first":
+                await background_done.wait()  # BentoML's background tasks, after the answer
+
+        guard = RequestGuardMiddleware(app, api_keys=(), max_body_bytes=1000, max_inflight_generations=1)
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            first = asyncio.create_task(http.get("/generate?first"))
+            await asyncio.sleep(0.05)  # the first answer is out; its background work is not done
+            second = await http.get("/generate")
+            background_done.set()
+            return [(await first).status_code, second.status_code, guard.inflight_generations]
+
+    assert asyncio.run(scenario()) == [200, 200, 0]
 
 
 # --- a real server with keys on ---------------------------------------------------------------
@@ -276,6 +305,20 @@ def test_schemathesis_finds_no_server_error_or_schema_break_on_text_endpoints(ke
     generated, output = schemathesis_run(keyed_server[0], "^/(classify|evaluate)$", 500)
     assert generated >= 200, output[-3000:]
 
+
+# Valid generation cases cost model time (the demo model: up to 10 beams x 512 tokens on random
+# text), ~50 s for 300 per endpoint here; invalid ones ~30 s. Each mode runs on its own: with
+# schemathesis 4.32's default (`--mode all`) these two operations stop after a few dozen cases.
+GENERATION_EXAMPLES = int(os.environ.get("SCHEMATHESIS_GENERATION_EXAMPLES", "300"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_schemathesis_finds_no_server_error_or_schema_break_on_generation_endpoints(keyed_server, mode) -> None:
+    generated, output = schemathesis_run(keyed_server[0], "^/generate(-with-metrics)?$", GENERATION_EXAMPLES,
+                                         "--mode", mode)
+    assert generated >= 2 * GENERATION_EXAMPLES * 9 // 10, output[-3000:]  # both endpoints, nearly all unique
 
 
 # --- overload: admission control on the generation routes ---------------------------------------
