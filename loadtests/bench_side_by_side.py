@@ -248,9 +248,29 @@ def blocking_server(model_dir: Path, log_path: Path) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
+def best_batch(model: str, beams: int, variant: str, texts: list[str], requests: int, generate) -> Row:
+    """Batches of each size in IN_PROCESS_BATCHES through `generate(texts) -> tokens per text`;
+    the size with the best throughput."""
+    best = None
+    for batch in IN_PROCESS_BATCHES:
+        batches = max(1, requests // batch)
+        latencies, tokens = [], []
+        started = time.perf_counter()
+        for index in range(batches):
+            begun = time.perf_counter()
+            tokens += generate([texts[(index * batch + k) % len(texts)] for k in range(batch)])
+            latencies += [time.perf_counter() - begun] * batch
+        result = row(model, beams, variant, f"batch {batch}", batches * batch, 0, time.perf_counter() - started,
+                     latencies, tokens)
+        if best is None or result.rps > best.rps:
+            best = result
+    best.users += " (best)"
+    return best
+
+
 def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_tokens: int,
                requests: int) -> Row:
-    """(a): one `generate` per batch in this process, at the batch size with the best throughput."""
+    """(a): one transformers `generate` per batch in this process, at its best batch size."""
     import torch
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
@@ -260,26 +280,15 @@ def in_process(model: str, model_dir: Path, texts: list[str], beams: int, new_to
     torch.set_num_threads(torch_threads(0, 1))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     engine = T5ForConditionalGeneration.from_pretrained(model_dir).eval()
-    best = None
-    for batch in IN_PROCESS_BATCHES:
-        batches = max(1, requests // batch)
-        latencies, tokens = [], []
-        started = time.perf_counter()
-        for index in range(batches):
-            chunk = [TASK_PREFIX + texts[(index * batch + k) % len(texts)] for k in range(batch)]
-            encoded = tokenizer(chunk, return_tensors="pt", padding=True)
-            begun = time.perf_counter()
-            with torch.inference_mode():
-                output = engine.generate(**encoded, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                         num_beams=beams)
-            latencies += [time.perf_counter() - begun] * batch
-            tokens += [generated_tokens(ids, tokenizer.eos_token_id) for ids in output[:, 1:].tolist()]
-        result = row(model, beams, "(a) in-process transformers", f"batch {batch}", batches * batch, 0,
-                     time.perf_counter() - started, latencies, tokens)
-        if best is None or result.rps > best.rps:
-            best = result
-    best.users += " (best)"
-    return best
+
+    def generate(batch: list[str]) -> list[int]:
+        encoded = tokenizer([TASK_PREFIX + text for text in batch], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            output = engine.generate(**encoded, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                     num_beams=beams)
+        return [generated_tokens(ids, tokenizer.eos_token_id) for ids in output[:, 1:].tolist()]
+
+    return best_batch(model, beams, "(a) in-process transformers", texts, requests, generate)
 
 
 def in_process_ct2(model: str, model_dir: Path, texts: list[str], beams: int, new_tokens: int,
@@ -292,23 +301,8 @@ def in_process_ct2(model: str, model_dir: Path, texts: list[str], beams: int, ne
         subprocess.run([sys.executable, "scripts/models/convert_ct2.py", str(model_dir), str(model_dir / CT2_SUBDIR)],
                        cwd=REPO, check=True, capture_output=True)
     engine = CTranslate2Backend(str(model_dir), "cpu", "auto", threads=torch_threads(0, 1))
-    best = None
-    for batch in IN_PROCESS_BATCHES:
-        batches = max(1, requests // batch)
-        latencies, tokens = [], []
-        started = time.perf_counter()
-        for index in range(batches):
-            chunk = [texts[(index * batch + k) % len(texts)] for k in range(batch)]
-            begun = time.perf_counter()
-            generations = engine.generate(chunk, new_tokens, beams)
-            latencies += [time.perf_counter() - begun] * batch
-            tokens += [generation.tokens_output for generation in generations]
-        result = row(model, beams, f"(a') in-process ctranslate2 {engine.compute_type}", f"batch {batch}",
-                     batches * batch, 0, time.perf_counter() - started, latencies, tokens)
-        if best is None or result.rps > best.rps:
-            best = result
-    best.users += " (best)"
-    return best
+    generate = lambda batch: [g.tokens_output for g in engine.generate(batch, new_tokens, beams)]
+    return best_batch(model, beams, f"(a') in-process ctranslate2 {engine.compute_type}", texts, requests, generate)
 
 
 # --- the run ----------------------------------------------------------------------------------------
