@@ -531,22 +531,14 @@ def test_apply_plan_destroy_against_moto(terraform_bin: str, tmp_path: Path) -> 
 # Upgrading a deployment made before the alarms and scaling policies came from one map
 # --------------------------------------------------------------------------------------------
 
-# The files moved.tf maps from: as they were in the commit before the one that added moved.tf.
+# The files moved.tf maps from, as they were before the alarms and scaling policies came from one
+# map (commit 821b62e), kept as fixtures so that the test needs no git history (shallow clones).
+BEFORE_FOR_EACH = REPO / "tests" / "fixtures" / "terraform_before_for_each"
 MAPPED_FILES = ("alarms.tf", "autoscaling.tf")
 
 
 def files_before_moved_blocks() -> dict[str, str]:
-    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", "terraform/moved.tf"], cwd=REPO,
-                           capture_output=True, text=True).stdout.split()
-    # Not committed yet (a working tree under change): the earlier files are HEAD's.
-    base = f"{added[-1]}^" if added else "HEAD"
-    files = {}
-    for name in MAPPED_FILES:
-        shown = subprocess.run(["git", "show", f"{base}:terraform/{name}"], cwd=REPO, capture_output=True, text=True)
-        if shown.returncode != 0:
-            _missing_tool(f"the git history with terraform/{name} before moved.tf is not here: {shown.stderr.strip()}")
-        files[name] = shown.stdout
-    return files
+    return {name: (BEFORE_FOR_EACH / name).read_text() for name in MAPPED_FILES}
 
 
 def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
