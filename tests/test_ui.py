@@ -314,6 +314,24 @@ def test_keyboard_reaches_every_control_in_order(browser, server):
 
 
 @served
+def test_page_matches_terms_by_the_servers_rule(browser, server):
+    """The page's highlighter follows pls_core/lexicon.find_terms: inside a term, spaces, line
+    breaks and hyphens stand for one another; a hyphen separates words; any case."""
+    from pls_core.lexicon import find_terms
+
+    open_page(browser, server + "/ui")
+    text = "Acute Myocardial-infarction, myocardial\ninfarction and infarction-related hypertension."
+    lexicon = {"myocardial infarction": "heart attack", "hypertension": "high blood pressure",
+               "acute": "sudden", "infarction related": "caused by the heart attack"}
+    found = browser.execute_script(
+        "const p = phrasePattern(arguments[1]);"
+        "return [...arguments[0].matchAll(p)].map(m => phraseKey(m[1]));",
+        text, list(lexicon))
+    assert found == find_terms(text, lexicon) == [
+        "acute", "myocardial infarction", "myocardial infarction", "infarction related", "hypertension"]
+
+
+@served
 def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
     set_viewport(browser, 1280, 900)
     open_page(browser, server + "/ui")

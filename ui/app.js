@@ -90,17 +90,25 @@ function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-// One regular expression for a set of phrases: longest first, whole words, any case.
+// One regular expression for a set of phrases: longest first, whole words, any case. The rule of
+// the server's matcher (pls_core/lexicon.find_terms): inside a phrase, spaces, line breaks and
+// hyphens stand for one another ("myocardial-infarction" is "myocardial infarction").
 function phrasePattern(phrases) {
-  const sorted = [...phrases].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  const sorted = [...phrases].sort((a, b) => b.length - a.length)
+    .map((phrase) => escapeRegExp(phrase).replace(/[\s-]+/g, "[\\s-]+"));
   return sorted.length ? new RegExp(`\\b(${sorted.join("|")})\\b`, "gi") : null;
+}
+
+// The lexicon's key for a matched phrase: lower case, one space between its words.
+function phraseKey(matched) {
+  return matched.toLowerCase().replace(/[\s-]+/g, " ");
 }
 
 function termsIn(text) {
   const pattern = phrasePattern(Object.keys(lexicon));
   if (!pattern) return [];
   const found = new Set();
-  for (const match of text.matchAll(pattern)) found.add(match[1].toLowerCase());
+  for (const match of text.matchAll(pattern)) found.add(phraseKey(match[1]));
   return [...found];
 }
 
@@ -112,7 +120,7 @@ function renderHighlighted(element, text, classes, titles) {
   let last = 0;
   if (pattern) {
     for (const match of text.matchAll(pattern)) {
-      const key = match[1].toLowerCase();
+      const key = phraseKey(match[1]);
       element.append(text.slice(last, match.index));
       const mark = document.createElement("mark");
       mark.className = classes[key];
