@@ -30,7 +30,7 @@ from pls_core.model_layout import (
 from demo import train as demo_train
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "make_demo_models.py"
+SCRIPT = ROOT / "scripts" / "models" / "make_demo_models.py"
 
 
 def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -257,9 +257,10 @@ def test_classifier_judges_held_out_real_text(demo_models):
     vectorizer = joblib.load(folder / "vectorizer.pkl")
     _, heldout = build.real_pairs_split()
     real_accuracy = build.classifier_accuracy(classifier, vectorizer, heldout)
-    # Measured 0.885 on this split (0.93 in 4-fold cross-validation over the training pairs);
-    # the generated-corpus-only classifier was at 0.56-0.59 on real text.
-    assert real_accuracy >= 0.85
+    # The target. Measured 0.91 on this split (the build is deterministic); settings
+    # chosen by cross-validation over the training pairs (demo/classifier_variants.py). Before:
+    # 0.885 (all generated pairs, word n-grams), 0.56-0.59 (generated corpus only).
+    assert real_accuracy >= 0.90
     corpus = demo_corpus.build_corpus(0, per_template=150, n_freeform=6000)
     generated = corpus.heldout_combinations + corpus.heldout_templates + corpus.heldout_freeform
     assert build.classifier_accuracy(classifier, vectorizer, generated) >= 0.95
