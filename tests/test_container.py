@@ -247,11 +247,12 @@ def _secret_values(*environments: dict[str, str]) -> set[bytes]:
             if SECRET_NAME.search(name) and len(value) >= 16}
 
 
-def _leaks_in_image(image: str, env: dict[str, str], secrets: set[bytes]) -> list[str]:
+def _leaks_in_image(image: str, env: dict[str, str], secrets: set[bytes]) -> tuple[list[str], list[str]]:
+    """What leaks, and the paths of the image's own files that were read (proof the scan saw the bento)."""
     import json
     import tarfile
 
-    leaks = []
+    leaks, own_files = [], []
     inspect = subprocess.run(["podman", "image", "inspect", image], env=env, capture_output=True, text=True,
                              check=True)
     for entry in json.loads(inspect.stdout)[0]["Config"].get("Env") or []:
@@ -270,12 +271,14 @@ def _leaks_in_image(image: str, env: dict[str, str], secrets: set[bytes]) -> lis
                 path = member.name.lstrip("./")
                 if any(secret in data for secret in secrets):
                     leaks.append(f"{path}: a secret value of the build environment")
-                if path.startswith(OWN_TREES) and (PRIVATE_KEY.search(data) or AWS_KEY_ID.search(data)):
-                    leaks.append(f"{path}: a private key or an AWS access key id")
+                if path.startswith(OWN_TREES):
+                    own_files.append(path)
+                    if PRIVATE_KEY.search(data) or AWS_KEY_ID.search(data):
+                        leaks.append(f"{path}: a private key or an AWS access key id")
         assert export.wait() == 0, "podman export failed"
     finally:
         subprocess.run(["podman", "rm", "-f", container], env=env, capture_output=True)
-    return leaks
+    return leaks, own_files
 
 
 @pytest.mark.slow
@@ -283,8 +286,10 @@ def _leaks_in_image(image: str, env: dict[str, str], secrets: set[bytes]) -> lis
 def test_the_image_holds_no_key_material(deploy_built_image):
     built = deploy_built_image
     secrets = _secret_values(dict(os.environ), built.env)
-    leaks = _leaks_in_image(built.image, built.env, secrets)
+    leaks, own_files = _leaks_in_image(built.image, built.env, secrets)
     assert not leaks, f"key material in {built.image}: {leaks}"
+    assert any(path.endswith("/src/service.py") for path in own_files), f"the scan missed the bento: {own_files[:20]}"
+    print(f"image scanned: {len(own_files)} files of the bento and the homes, {len(secrets)} secret values looked for")
 
 
 def test_secret_values_are_taken_from_secret_names_only():
