@@ -336,3 +336,75 @@ def test_container_image_builds_runs_and_answers(deploy_built_image):
     cold_start = float(re.search(r"^cold start:\s+([\d.]+) s", report.read_text(), re.MULTILINE).group(1))
     assert cold_start < _terraform_variable_default("task_ready_seconds") * 0.75, (
         f"cold start {cold_start} s: raise task_ready_seconds (and scale_out_cooldown) in terraform/")
+
+
+# --- no key material in the image --------------------------------------------------------------
+# Names of variables that hold secrets: the service's keys, cloud credentials, passwords.
+SECRET_NAME = re.compile(r"API_KEYS?(_FILE)?$|SECRET|PASSWORD|ACCESS_KEY|SESSION_TOKEN|PRIVATE_KEY", re.IGNORECASE)
+PRIVATE_KEY = re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----")
+AWS_KEY_ID = re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+# Where the bento, its user's home and anything a build step leaves behind live. Third-party
+# packages (/app/.venv, /usr) ship test certificates and documented example keys: only the
+# build machine's own secret values are looked for there.
+OWN_TREES = ("home/", "root/", "tmp/", "var/tmp/")
+SCANNED_FILE_BYTES = 20_000_000
+
+
+def _secret_values(*environments: dict[str, str]) -> set[bytes]:
+    """Values of the build environment's secret-like variables, long enough to be specific."""
+    return {value.encode() for env in environments for name, value in env.items()
+            if SECRET_NAME.search(name) and len(value) >= 16}
+
+
+def _leaks_in_image(image: str, env: dict[str, str], secrets: set[bytes]) -> tuple[list[str], list[str]]:
+    """What leaks, and the paths of the image's own files that were read (proof the scan saw the bento)."""
+    import json
+    import tarfile
+
+    leaks, own_files = [], []
+    inspect = subprocess.run(["podman", "image", "inspect", image], env=env, capture_output=True, text=True,
+                             check=True)
+    for entry in json.loads(inspect.stdout)[0]["Config"].get("Env") or []:
+        name, _, value = entry.partition("=")
+        if SECRET_NAME.search(name) and value:
+            leaks.append(f"image environment sets {name}")
+    container = subprocess.run(["podman", "create", image], env=env, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    try:
+        export = subprocess.Popen(["podman", "export", container], env=env, stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+            for member in tar:
+                if not member.isfile() or member.size > SCANNED_FILE_BYTES:
+                    continue
+                data = tar.extractfile(member).read()
+                path = member.name.lstrip("./")
+                if any(secret in data for secret in secrets):
+                    leaks.append(f"{path}: a secret value of the build environment")
+                if path.startswith(OWN_TREES):
+                    own_files.append(path)
+                    if PRIVATE_KEY.search(data) or AWS_KEY_ID.search(data):
+                        leaks.append(f"{path}: a private key or an AWS access key id")
+        assert export.wait() == 0, "podman export failed"
+    finally:
+        subprocess.run(["podman", "rm", "-f", container], env=env, capture_output=True)
+    return leaks, own_files
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_the_image_holds_no_key_material(deploy_built_image):
+    built = deploy_built_image
+    secrets = _secret_values(dict(os.environ), built.env)
+    leaks, own_files = _leaks_in_image(built.image, built.env, secrets)
+    assert not leaks, f"key material in {built.image}: {leaks}"
+    assert any(path.endswith("/src/service.py") for path in own_files), f"the scan missed the bento: {own_files[:20]}"
+    print(f"image scanned: {len(own_files)} files of the bento and the homes, {len(secrets)} secret values looked for")
+
+
+def test_secret_values_are_taken_from_secret_names_only():
+    key = "k" * 24
+    env = {"PLS_API_KEYS": key, "AWS_SECRET_ACCESS_KEY": "s" * 40, "PLS_GENERATION_TOKEN_BUDGET": "1" * 20,
+           "AWS_SESSION_TOKEN": "short", "HOME": "/home/someone/with/a/long/path"}
+    assert _secret_values(env) == {key.encode(), b"s" * 40}
+    assert PRIVATE_KEY.search(b"x\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc")
+    assert AWS_KEY_ID.search(b"id=AKIA0123456789ABCDEF;") and not AWS_KEY_ID.search(b"AKIA0123")

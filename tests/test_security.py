@@ -322,6 +322,18 @@ def test_schemathesis_finds_no_server_error_or_schema_break_on_generation_endpoi
 
 
 # --- overload: admission control on the generation routes ---------------------------------------
+def test_the_default_overload_settings_shed_early_and_never_refuse_the_steady_profile() -> None:
+    """A generation beyond capacity is refused at once (a cap is on by default), a queued one is
+    refused well before the request timeout, and the locust steady profile is never refused."""
+    from loadtests.run import PROFILES
+
+    config = load_config({})
+    assert config.max_inflight_generations >= PROFILES["steady"]["users"]  # at most one request per user
+    assert config.max_inflight_generations > 0, "no admission cap: a burst queues until the timeout"
+    # A queued request starts within a few seconds or is refused: a fraction of the timeout.
+    assert config.max_latency_ms / 1000 <= config.request_timeout_s / 10
+
+
 @pytest.mark.slow
 def test_generations_beyond_the_cap_are_refused_at_once_with_retry_after(keyed_server) -> None:
     import asyncio
