@@ -5,21 +5,15 @@ from __future__ import annotations
 import bentoml
 from bentoml.models import BentoModel
 
-from pls_core.config import current, runner_batching, service_traffic
+from pls_core.config import current, runner_batching
 from pls_core.integrity import verify_files
 from pls_core.model_layout import CLASSIFIER_FILE, LABEL_PLAIN, VECTORIZER_FILE
-from runners.resilience import RUNNER_CONNECTION
+from runners.resilience import runner_service_options
 
 CONFIG = current()
 
 
-@bentoml.service(
-    name="pls-classifier-runner",
-    workers=CONFIG.classifier_workers,
-    traffic=service_traffic(CONFIG),
-    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
-    runner_connection=RUNNER_CONNECTION,
-)
+@bentoml.service(**runner_service_options("pls-classifier-runner", CONFIG.classifier_workers, CONFIG))
 class Classifier:
     model_ref = BentoModel(CONFIG.classifier_tag)
 

@@ -36,12 +36,21 @@ from typing import TypeVar
 import aiohttp
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
+from pls_core.config import Config, service_traffic
+
 logger = logging.getLogger("bentoml.pls.resilience")
 
 T = TypeVar("T")
 
 # One session for the life of the API worker (see the module docstring for why).
 RUNNER_CONNECTION = {"max_requests": 2**62, "max_age": 10.0**12}
+
+
+def runner_service_options(name: str, workers: int, config: Config) -> dict:
+    """`@bentoml.service` options of a runner service: its name and workers, the request timeout
+    every service shares, and the connection session kept for the life of the API worker."""
+    return {"name": name, "workers": workers, "traffic": service_traffic(config),
+            "runner_connection": RUNNER_CONNECTION}
 
 RETRY_AFTER_S = 5
 RETRY_PAUSE_S = 0.2

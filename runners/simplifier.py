@@ -16,11 +16,11 @@ from itertools import groupby
 import bentoml
 from bentoml.models import BentoModel
 
-from pls_core.config import current, runner_batching, service_traffic, simplifier_batch_size
+from pls_core.config import current, runner_batching, simplifier_batch_size
 from pls_core.generation_memory import token_budget
 from pls_core.resources import torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
-from runners.resilience import RUNNER_CONNECTION
+from runners.resilience import runner_service_options
 
 CONFIG = current()
 logger = logging.getLogger("bentoml.pls.simplifier")
@@ -125,13 +125,7 @@ def make_backend(model_path: str, device: str, threads: int):
     return TransformersBackend(model_path, device)
 
 
-@bentoml.service(
-    name="pls-simplifier-runner",
-    workers=CONFIG.simplifier_workers,
-    traffic=service_traffic(CONFIG),
-    # Keep the API's connection session: see runners/resilience.py (bentoml/BentoML#5540).
-    runner_connection=RUNNER_CONNECTION,
-)
+@bentoml.service(**runner_service_options("pls-simplifier-runner", CONFIG.simplifier_workers, CONFIG))
 class Simplifier:
     model_ref = BentoModel(CONFIG.simplifier_tag)
 
