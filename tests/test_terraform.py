@@ -538,7 +538,8 @@ MAPPED_FILES = ("alarms.tf", "autoscaling.tf")
 
 
 def files_before_moved_blocks() -> dict[str, str]:
-    return {name: (BEFORE_FOR_EACH / name).read_text() for name in MAPPED_FILES}
+    # Stored as .txt: frozen text for this test, not part of any module or scan.
+    return {name: (BEFORE_FOR_EACH / f"{name}.txt").read_text() for name in MAPPED_FILES}
 
 
 def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
