@@ -4,7 +4,7 @@
   (a) transformers `generate` in-process at its best batch size: the ceiling on this CPU; with
       the CTranslate2 backend also (a') CTranslate2 in-process at its best batch, the ceiling
       of the service's own engine;
-  (b) the BentoML service with adaptive batching (PLS_MAX_BATCH_SIZE, default 16);
+  (b) the BentoML service with adaptive batching (PLS_MAX_BATCH_SIZE, default: 16 with CTranslate2);
   (c) the BentoML service with batching off (PLS_MAX_BATCH_SIZE=1);
   (d) one blocking `generate` per request in a tiny starlette server, as the users' earlier
       FastAPI service did (loadtests/blocking_server.py).
@@ -400,7 +400,8 @@ def main() -> None:
     parser.add_argument("--output-tokens", type=int, default=64, help="tokens generated per request (forced)")
     parser.add_argument("--requests", type=int, default=16, help="requests per level (at least --per-user per user)")
     parser.add_argument("--per-user", type=int, default=2, help="least requests per user at each level")
-    parser.add_argument("--batch-size", type=int, default=16, help="PLS_MAX_BATCH_SIZE of variant (b)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="PLS_MAX_BATCH_SIZE of variant (b) (default 0: the service's own per-backend default)")
     parser.add_argument("--backend", choices=("ctranslate2", "transformers"),
                         default=os.environ.get("PLS_SIMPLIFIER_BACKEND") or SETTINGS["simplifier_backend"].default,
                         help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default); "

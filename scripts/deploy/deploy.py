@@ -213,7 +213,7 @@ class Executor:
 # --------------------------------------------------------------------------------------------
 
 TOOL_HINTS = {
-    "bentoml": "install the project's requirements (pip install -r requirements.txt)",
+    "bentoml": "install the project's requirements (pip install -r requirements-dev.txt)",
     "docker": "install Docker (https://docs.docker.com/get-docker/) or pick --backend buildah/podman",
     "buildah": "install buildah (apt-get install buildah) or pick --backend docker",
     "podman": "install podman (apt-get install podman) or pick --backend docker",
@@ -299,7 +299,7 @@ def check_credentials(region: str | None) -> str:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
-        raise DeployError("boto3 is not installed: pip install -r requirements.txt", EXIT_PREREQUISITE) from None
+        raise DeployError("boto3 is not installed: pip install -r requirements-dev.txt", EXIT_PREREQUISITE) from None
     session = boto3.Session(region_name=region)
     if session.get_credentials() is None:
         raise DeployError(
