@@ -127,10 +127,16 @@ def test_sub_batches_stay_under_the_budget_and_cover_every_job_once(seed):
         assert footprint <= budget or len(batch) == 1
 
 
-def test_ten_beams_of_full_chunks_split_into_small_sub_batches_at_the_default_budget():
-    from pls_core.config import load_config
+def test_ten_beams_of_full_chunks_split_into_small_sub_batches_at_the_default_budget(tmp_path):
+    import json
 
-    budget = load_config({}).generation_token_budget
+    from pls_core.config import load_config
+    from pls_core.generation_memory import token_budget
+
+    # The default budget as a T5-base gets it (its config.json: 12 decoder layers, 12 heads of 64).
+    (tmp_path / "config.json").write_text(json.dumps({"num_layers": 12, "num_heads": 12, "d_kv": 64}))
+    budget = token_budget(load_config({}).generation_token_budget, tmp_path)
+    assert budget == 16384
     batches = memory_sub_batches([512] * 16, 256, 10, budget)
     assert all(len(batch) * 10 * (512 + 256) <= budget for batch in batches)
     assert sum(map(len, batches)) == 16
