@@ -19,10 +19,6 @@ from dataclasses import dataclass, field, make_dataclass
 
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 
-# Fixed by the image and the Terraform module: not settings.
-SERVICE_PORT = 3000
-HEALTH_PATH = "/readyz"
-
 MIN_API_KEY_CHARS = 16
 
 

@@ -16,7 +16,7 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  # Fixed by the service (pls_core/config.py SERVICE_PORT and HEALTH_PATH);
+  # Fixed by the service: BentoML's port and readiness probe (tests/service_contract.py);
   # tests/test_terraform.py keeps these two in step with it.
   container_port    = 3000
   health_check_path = "/readyz"

@@ -24,7 +24,8 @@ import yaml
 
 import hcl2
 
-from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
+from pls_core.config import SETTINGS, load_config
+from tests.service_contract import HEALTH_PATH, SERVICE_PORT
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 
 # The session's one image build (fixture deploy_built_image), shared with tests/test_deploy.py.

@@ -27,7 +27,8 @@ import boto3
 import hcl2
 import pytest
 
-from pls_core.config import HEALTH_PATH, SERVICE_PORT, SETTINGS, load_config
+from pls_core.config import SETTINGS, load_config
+from tests.service_contract import HEALTH_PATH, SERVICE_PORT
 from tests.moto_support import FAKE_CREDENTIALS, moto_server
 from loadtests.server import bentoml_serve
 
