@@ -74,7 +74,7 @@ def generate_in_batches(backend, texts, max_new_tokens, num_beams, batch=16):
 
 
 def test_import_stores_the_conversion_next_to_the_transformers_files(stored_simplifier, bento_home, demo_models):
-    from scripts.convert_ct2 import CT2_SUBDIR as WRITTEN
+    from scripts.models.convert_ct2 import CT2_SUBDIR as WRITTEN
 
     assert WRITTEN == CT2_SUBDIR  # the importer writes where the backend reads
     converted = stored_simplifier / CT2_SUBDIR

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BUCKET = "pls-test-models"
 PREFIX = "dvc"
-PROJECT_FILES = ["dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "scripts", "pls_core"]
+PROJECT_FILES = ["dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "scripts", "pls_core", "demo", "data"]
 
 
 def dvc(project: Path, *args: str, **kwargs):

@@ -360,6 +360,10 @@ BAD_VALUES = [
 ]
 
 
+EMULATED_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys-AbCdEf"
+EMULATED_WAF_RATE_LIMIT = 100
+
+
 def _emulated_run_files(workdir: Path, moto_url: str, certificate_arn: str) -> Path:
     override = OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url)
     (workdir / "emulated_override.tf").write_text(override)
@@ -374,6 +378,9 @@ def _emulated_run_files(workdir: Path, moto_url: str, certificate_arn: str) -> P
             # Let destroy remove the ALB and the repository.
             "alb_deletion_protection = false",
             "ecr_force_delete = true",
+            # Exercise the optional access control (keys from Secrets Manager) and WAF rate rule.
+            f'api_keys_secret_arn = "{EMULATED_SECRET_ARN}"',
+            f"waf_rate_limit = {EMULATED_WAF_RATE_LIMIT}",
         ]) + "\n"
     )
     return tfvars
@@ -396,6 +403,18 @@ def _assert_stack_in_moto(client_kwargs: dict, outputs: dict) -> None:
     assert container["logConfiguration"]["logDriver"] == "awslogs"
     assert container["image"].endswith(":20260101-emulated")
     assert {e["name"] for e in container["environment"]} == set(_variable_default("service_environment"))
+    # The API keys reach the container from Secrets Manager, never as plain environment.
+    assert [(x["name"], x["valueFrom"]) for x in container.get("secrets", [])] == [("PLS_API_KEYS", EMULATED_SECRET_ARN)]
+    assert "PLS_API_KEYS" not in {e["name"] for e in container["environment"]}
+
+    # The WAF's per-IP rate rule sits on the ALB and answers 429.
+    elbv2 = boto3.client("elbv2", **client_kwargs)
+    alb_arn = elbv2.describe_load_balancers(Names=[outputs["service_name"]["value"]])["LoadBalancers"][0]["LoadBalancerArn"]
+    web_acl = boto3.client("wafv2", **client_kwargs).get_web_acl_for_resource(ResourceArn=alb_arn)["WebACL"]
+    rule = web_acl["Rules"][0]
+    assert rule["Statement"]["RateBasedStatement"]["Limit"] == EMULATED_WAF_RATE_LIMIT
+    assert rule["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
 
     # The server keeps idle connections open longer than the ALB does.
     assert container["command"] == outputs["container_command"]["value"]
