@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from loadtests.bench_side_by_side import input_texts, measure_http, prepare
+from loadtests.probe_cli import listed, positive
 from loadtests.server import bentoml_serve
 
 HISTOGRAM = r"bentoml_service_adaptive_batch_size_{kind}\{{[^}}]*pls-simplifier-runner[^}}]*\}} ([0-9.e+]+)"
@@ -33,9 +34,9 @@ def batch_totals(url: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("demo", "t5-small-shape"), default="t5-small-shape")
-    parser.add_argument("--users", default="1,4,16")
-    parser.add_argument("--beams", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--users", type=listed(positive(int)), default=[1, 4, 16])
+    parser.add_argument("--beams", type=positive(int), default=4)
+    parser.add_argument("--requests", type=positive(int), default=16)
     args = parser.parse_args()
     print("| users | req/s | p50 (s) | p95 (s) | batches | mean batch |\n|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench-batch-sizes-") as scratch:
@@ -44,7 +45,7 @@ def main() -> None:
         body = lambda text: {"technical_text": text, "max_length": 64, "num_beams": args.beams}
         with bentoml_serve(home, Path(scratch) / "serve.log", PLS_MAX_LATENCY_MS="300000",
                            PLS_REQUEST_TIMEOUT_S="600") as url:
-            for users in (int(u) for u in args.users.split(",")):
+            for users in args.users:
                 done_before, batches_before = batch_totals(url)
                 level = measure_http(args.model, "service", url, "/generate", body, texts, [users], args.beams,
                                      args.requests, 2)[0]

@@ -29,6 +29,7 @@ import httpx
 
 from loadtests.bench_side_by_side import machine, prepare
 from loadtests.checks import load_texts
+from loadtests.probe_cli import listed, non_negative_int, positive
 from loadtests.report import percentile
 from loadtests.server import bentoml_serve
 
@@ -88,17 +89,20 @@ def mixed_load(url: str, users: int, seconds: float, max_length: int) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("demo", "t5-small-shape"), default="demo")
-    parser.add_argument("--threads", default="0,1", help="PLS_TORCH_THREADS values to compare")
-    parser.add_argument("--users", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--threads", type=listed(non_negative_int), default=[0, 1],
+                        help="PLS_TORCH_THREADS values to compare")
+    parser.add_argument("--users", type=positive(int), default=4)
+    parser.add_argument("--seconds", type=positive(float), default=60)
+    parser.add_argument("--rounds", type=positive(int), default=2)
+    parser.add_argument("--max-length", type=positive(int), default=64)
     args = parser.parse_args()
+    if args.max_length < 50:
+        parser.error("--max-length is the API's max_length: at least 50")
     started, rows = time.time(), []
     with tempfile.TemporaryDirectory(prefix="bench-busy-core-") as scratch:
         _, home = prepare(args.model, Path(scratch), args.max_length)
         for round_ in range(args.rounds):
-            for threads in args.threads.split(","):
+            for threads in map(str, args.threads):
                 with bentoml_serve(home, Path(scratch) / f"serve-{threads}-{round_}.log",
                                    PLS_TORCH_THREADS=threads) as url:
                     mixed_load(url, args.users, 10, args.max_length)  # warm-up
@@ -119,7 +123,7 @@ def main() -> None:
                          f"{statistics.median(done) if done else float('nan'):.2f} | "
                          f"{percentile(done, 0.95) if done else float('nan'):.2f} |")
     lines += ["", "| threads | /generate p95 alone (s) | beside a busy core (s) | ratio |", "|---|---|---|---|"]
-    for threads in args.threads.split(","):
+    for threads in map(str, args.threads):
         p95 = {busy: statistics.mean(percentile(m["/generate"], 0.95) for t, b, _, m in rows
                                      if t == threads and b == busy and m.get("/generate")) for busy in (False, True)}
         lines.append(f"| {threads} | {p95[False]:.2f} | {p95[True]:.2f} | {p95[True] / p95[False]:.2f} |")

@@ -14,13 +14,14 @@ the ratio of each variant's mean throughput to the first one's. Models, inputs a
 from __future__ import annotations
 
 import argparse
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from loadtests.bench_side_by_side import PeakMemory, input_texts, machine, measure_http, prepare, table
+from loadtests.probe_cli import positive
 from loadtests.server import bentoml_serve
 
 
@@ -36,13 +37,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("demo", "t5-small-shape"), default="t5-small-shape")
     parser.add_argument("--variant", type=parse_variant, action="append", required=True)
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--beams", type=int, default=4)
-    parser.add_argument("--input-tokens", type=int, default=256)
-    parser.add_argument("--output-tokens", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=48, help="requests per variant and round")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--users", type=positive(int), default=16)
+    parser.add_argument("--beams", type=positive(int), default=4)
+    parser.add_argument("--input-tokens", type=positive(int), default=256)
+    parser.add_argument("--output-tokens", type=positive(int), default=64)
+    parser.add_argument("--requests", type=positive(int), default=48, help="requests per variant and round")
+    parser.add_argument("--rounds", type=positive(int), default=2)
     args = parser.parse_args()
+    if args.output_tokens < 50:
+        parser.error("--output-tokens is the API's max_length: at least 50")
+    names = [name for name, _ in args.variant]
+    if len(set(names)) != len(names):
+        parser.error(f"variant names must differ: {', '.join(names)}")
     started, rows = time.time(), []
     with tempfile.TemporaryDirectory(prefix="bench-settings-") as scratch:
         simplifier, home = prepare(args.model, Path(scratch), args.output_tokens)

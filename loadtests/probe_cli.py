@@ -1,5 +1,5 @@
-"""The command line the probe scripts share (overload_probe.py, fault_kill_worker.py): the
-service's URL, repeatable NAME:VALUE headers (say, an API key) and numbers above zero."""
+"""The command line the probe and benchmark scripts share: the service's URL, repeatable
+NAME:VALUE headers (say, an API key), numbers above zero and comma-separated lists of them."""
 
 from __future__ import annotations
 
@@ -24,6 +24,27 @@ def positive(kind):
         if number <= 0:
             raise argparse.ArgumentTypeError(f"{value} must be above zero")
         return number
+    return parse
+
+
+def non_negative_int(value: str) -> int:
+    """argparse type: a whole number of zero or more (0 often means `automatic`)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return number
+
+
+def listed(item):
+    """argparse type: a comma-separated list, each element parsed by the argparse type `item`."""
+    def parse(value: str) -> list:
+        parts = [part.strip() for part in value.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"{value!r} has an empty element (write e.g. 1,4,16)")
+        return [item(part) for part in parts]
     return parse
 
 

@@ -21,6 +21,10 @@ SMALLEST_BUDGET = 256
 
 def cache_width(model_config: dict) -> int:
     """Decoder layers x heads x head size of a T5 config.json (what one cached token costs)."""
+    missing = [key for key in ("num_layers", "num_heads", "d_kv") if not model_config.get(key)]
+    if missing:
+        raise ValueError(f"the model's config.json lacks {', '.join(missing)}: cannot size the generation "
+                         "budget from it; set PLS_GENERATION_TOKEN_BUDGET to a number of tokens")
     layers = model_config.get("num_decoder_layers") or model_config["num_layers"]
     return layers * model_config["num_heads"] * model_config["d_kv"]
 

@@ -29,3 +29,10 @@ def test_auto_budget_runs_16_long_chunks_with_4_beams_of_a_t5_small_in_one_batch
     assert len(memory_sub_batches(lengths, new_tokens, beams, auto_token_budget(T5_SMALL))) == 1
     # The fixed T5-base budget cut the same batch in two (12 + 4): a quarter of the throughput lost.
     assert [len(b) for b in memory_sub_batches(lengths, new_tokens, beams, 16384)] == [12, 4]
+
+
+def test_a_config_without_the_shape_is_refused_with_what_to_set_instead():
+    import pytest
+
+    with pytest.raises(ValueError, match="lacks num_heads, d_kv.*PLS_GENERATION_TOKEN_BUDGET"):
+        auto_token_budget({"num_layers": 6})
