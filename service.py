@@ -34,7 +34,6 @@ from pls_core.http_guard import RequestGuardMiddleware, guard_options
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
 from pls_core.model_layout import METRICS_FILE
-from runners.model_check import require_stored
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
     ClassifyRequest, ClassifyResponse, EvaluateRequest, EvaluateResponse, GenerateRequest,
@@ -42,6 +41,7 @@ from pls_core.schemas import (
     SimplifyJob,
 )
 from runners.classifier import Classifier
+from runners.model_check import require_stored
 from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
 from runners.simplifier import Simplifier
 
