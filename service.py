@@ -42,7 +42,7 @@ from pls_core.schemas import (
 )
 from runners.classifier import Classifier
 from runners.model_check import require_stored
-from runners.resilience import CONNECTION_LOST, RetryAfterOn503, call_runner
+from runners.resilience import CONNECTION_LOST, RetryAfterOn503, answers_status, call_runner
 from runners.simplifier import Simplifier
 
 CONFIG = current()
@@ -100,6 +100,7 @@ web_routes = [
     name="pls-service",
     workers=CONFIG.api_workers,
     traffic=service_traffic(CONFIG),
+    runner_probe={"enabled": False},  # /readyz asks the runners itself, in bounded time: __is_ready__
 )
 class PLSService:
     simplifier = bentoml.depends(Simplifier)
@@ -192,6 +193,13 @@ class PLSService:
             metrics=EvaluateResponse(**metrics),
             **generated.model_dump(exclude={"skipped"}),
         )
+
+    async def __is_ready__(self) -> bool:
+        # /readyz, the ALB health check. BentoML's own runner probe (off above) waits up to 5 s,
+        # the ALB's timeout, for a restarting runner and says ready if it came back meanwhile.
+        # Asking each runner's `status` within PROBE_TIMEOUT_S says "not ready" at once instead.
+        return all(await asyncio.gather(answers_status(self.simplifier.to_async.status),
+                                        answers_status(self.classifier.to_async.status)))
 
     async def health(self) -> HealthResponse:
         # Both runners answer `status` on their event loop, not behind a running batch, and

@@ -49,7 +49,7 @@ def main() -> None:
     headers = dict(args.header)
 
     results: list[tuple[float, float, int]] = []  # (start, end, status)
-    ready: list[tuple[float, int]] = []
+    ready: list[tuple[float, float, int]] = []  # (start, end, status)
     stop = threading.Event()
 
     def client() -> None:
@@ -65,11 +65,12 @@ def main() -> None:
     def probe() -> None:
         with httpx.Client(base_url=args.url, timeout=5) as http:
             while not stop.is_set():
+                started = time.monotonic()
                 try:
                     status = http.get("/readyz").status_code
                 except httpx.HTTPError:
                     status = 0
-                ready.append((time.monotonic(), status))
+                ready.append((started, time.monotonic(), status))
                 time.sleep(0.2)
 
     threads = [threading.Thread(target=client) for _ in range(args.clients)] + [threading.Thread(target=probe)]
@@ -88,8 +89,10 @@ def main() -> None:
     in_flight = [(end - killed_at, s) for start, end, s in results if start < killed_at <= end]
     after = [(start, end, s) for start, end, s in results if start >= killed_at]
     first_ok = min((end for start, end, s in after if s == 200), default=None)
-    not_ready = [t for t, s in ready if t >= killed_at and s != 200]
-    back_ready = min((t for t, s in ready if not_ready and t > not_ready[0] and s == 200), default=None)
+    not_ready = [end for start, end, s in ready if start >= killed_at and s != 200]
+    back_ready = min((end for start, end, s in ready if not_ready and start > not_ready[0] and s == 200),
+                     default=None)
+    slowest_ready = max((end - start for start, end, _ in ready), default=0)
 
     print(f"{'measure':<48} value")
     print(f"{'answers before the kill':<48} {dict(before)}")
@@ -102,6 +105,7 @@ def main() -> None:
           f"{'never' if not not_ready else f'{not_ready[0] - killed_at:.2f}'}")
     print(f"{'/readyz ready again after kill (s)':<48} "
           f"{'n/a' if back_ready is None else f'{back_ready - killed_at:.2f}'}")
+    print(f"{'/readyz slowest answer (s)':<48} {slowest_ready:.2f}")
 
 
 if __name__ == "__main__":

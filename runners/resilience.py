@@ -86,6 +86,15 @@ async def _check_suspect(runner: str, probe: Callable[[], Awaitable[object]]) ->
     logger.warning("%s answers again after a lost connection", runner)
 
 
+async def answers_status(probe: Callable[[], Awaitable[object]]) -> bool:
+    """Whether a runner answers its status probe within PROBE_TIMEOUT_S: readiness in bounded time."""
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - no answer, a lost connection, an error: all mean not ready
+        return False
+    return True
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     """A failure of the call between services rather than an error in the model code."""
     if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):

@@ -23,7 +23,7 @@ import pytest
 from loadtests.server import bentoml_serve
 from pls_core.integrity import TamperedModelError, verify_files
 from runners import resilience
-from runners.resilience import ModelServiceUnavailable, call_runner
+from runners.resilience import ModelServiceUnavailable, answers_status, call_runner
 from tests.conftest import import_env
 
 # Runs in a child process against a copy of the session's store: the check as the classifier
@@ -142,6 +142,23 @@ def test_a_healthy_runner_is_never_probed() -> None:
     assert asyncio.run(call_runner("healthy-runner", generate, probe=status)) == "summary"
 
 
+def test_readiness_is_a_status_answer_within_the_probe_timeout() -> None:
+    async def hangs():
+        await asyncio.sleep(60)
+
+    async def disconnected():
+        raise aiohttp.ServerDisconnectedError()
+
+    async def status():
+        return {"device": "cpu"}
+
+    started = time.monotonic()
+    assert asyncio.run(answers_status(hangs)) is False
+    assert time.monotonic() - started < resilience.PROBE_TIMEOUT_S + 1
+    assert asyncio.run(answers_status(disconnected)) is False
+    assert asyncio.run(answers_status(status)) is True
+
+
 # --- the simplifier worker killed under load, against a real `bentoml serve` --------------------
 SHORT = {"technical_text": "Patients with hypertension were randomised to diuretics or placebo for a year.",
          "max_length": 50, "num_beams": 1}
@@ -169,7 +186,7 @@ def test_a_killed_simplifier_worker_costs_a_fast_503_and_the_server_recovers_by_
     with bentoml_serve(bento_home, tmp_path / "bentoml.log", PLS_MAX_LATENCY_MS="120000") as url:
         serve = _serve_pid(int(url.rsplit(":", 1)[1]))
         answers: list[tuple[float, float, int, dict, str]] = []  # start, end, status, headers, body
-        readiness: list[tuple[float, int]] = []
+        readiness: list[tuple[float, float, int]] = []  # start, end, status
         stop = threading.Event()
 
         def client() -> None:
@@ -187,10 +204,12 @@ def test_a_killed_simplifier_worker_costs_a_fast_503_and_the_server_recovers_by_
         def probe() -> None:
             with httpx.Client(base_url=url, timeout=10) as http:
                 while not stop.is_set():
+                    started = time.monotonic()
                     try:
-                        readiness.append((time.monotonic(), http.get("/readyz").status_code))
+                        status = http.get("/readyz").status_code
                     except httpx.HTTPError:
-                        readiness.append((time.monotonic(), 0))
+                        status = 0
+                    readiness.append((started, time.monotonic(), status))
                     time.sleep(0.3)
 
         threads = [threading.Thread(target=client) for _ in range(4)] + [threading.Thread(target=probe)]
@@ -225,4 +244,8 @@ def test_a_killed_simplifier_worker_costs_a_fast_503_and_the_server_recovers_by_
         slowest = max(end - start for start, end, _, _, _ in in_flight + after)
         assert slowest < 10, f"an answer took {slowest:.1f} s: {statuses}"
         assert any(status == 200 for _, _, status, _, _ in after), f"no 200 within 180 s of the kill: {statuses}"
-        assert any(status != 200 for at, status in readiness if at > killed_at), "/readyz stayed ready"
+        # /readyz (the ALB's health check, 5 s timeout) says "not ready" while the worker restarts,
+        # and says it at once: it never waits for the restart to answer "ready".
+        assert any(status == 503 for start, _, status in readiness if start > killed_at), "/readyz stayed ready"
+        slowest_probe = max(end - start for start, end, _ in readiness)
+        assert slowest_probe < 3, f"/readyz took {slowest_probe:.1f} s to answer"
