@@ -29,6 +29,19 @@ BODY = {"technical_text": "Patients with hypertension were randomised to diureti
         "max_length": 50, "num_beams": 1}
 
 
+def poll_readiness(url: str, stop: threading.Event, into: list, pause_s: float = 0.2) -> None:
+    """Append (start, end, status) of each GET /readyz to `into` until `stop` is set (0: no answer)."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                status = http.get("/readyz").status_code
+            except httpx.HTTPError:
+                status = 0
+            into.append((started, time.monotonic(), status))
+            time.sleep(pause_s)
+
+
 def runner_pid(serve_pid: int, service_name: str) -> int:
     listing = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
     for line in listing.splitlines()[1:]:
@@ -62,18 +75,8 @@ def main() -> None:
                     status = 0
                 results.append((started, time.monotonic(), status))
 
-    def probe() -> None:
-        with httpx.Client(base_url=args.url, timeout=5) as http:
-            while not stop.is_set():
-                started = time.monotonic()
-                try:
-                    status = http.get("/readyz").status_code
-                except httpx.HTTPError:
-                    status = 0
-                ready.append((started, time.monotonic(), status))
-                time.sleep(0.2)
-
-    threads = [threading.Thread(target=client) for _ in range(args.clients)] + [threading.Thread(target=probe)]
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    threads.append(threading.Thread(target=poll_readiness, args=(args.url, stop, ready)))
     for thread in threads:
         thread.start()
     time.sleep(args.before_s)

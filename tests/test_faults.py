@@ -20,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from loadtests.fault_kill_worker import poll_readiness
 from loadtests.server import bentoml_serve
 from pls_core.integrity import TamperedModelError, verify_files
 from runners import resilience
@@ -201,18 +202,8 @@ def test_a_killed_simplifier_worker_costs_a_fast_503_and_the_server_recovers_by_
                     answers.append((started, time.monotonic(), response.status_code, dict(response.headers),
                                     response.text[:300]))
 
-        def probe() -> None:
-            with httpx.Client(base_url=url, timeout=10) as http:
-                while not stop.is_set():
-                    started = time.monotonic()
-                    try:
-                        status = http.get("/readyz").status_code
-                    except httpx.HTTPError:
-                        status = 0
-                    readiness.append((started, time.monotonic(), status))
-                    time.sleep(0.3)
-
-        threads = [threading.Thread(target=client) for _ in range(4)] + [threading.Thread(target=probe)]
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        threads.append(threading.Thread(target=poll_readiness, args=(url, stop, readiness, 0.3)))
         for thread in threads:
             thread.start()
         try:
