@@ -74,25 +74,22 @@ _suspect_runners: set[str] = set()
 PROBE_TIMEOUT_S = 1.0  # `status` answers in milliseconds on the runner's event loop, even mid-batch
 
 
-async def _check_suspect(runner: str, probe: Callable[[], Awaitable[object]]) -> None:
-    """503 at once unless a runner that lost a connection answers its status probe again."""
-    try:
-        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
-    except Exception as exc:  # noqa: BLE001 - any failure of the probe means: not back yet
-        raise ModelServiceUnavailable(
-            f"{runner} is restarting (no answer to a status check within {PROBE_TIMEOUT_S:g} s)"
-        ) from exc
-    _suspect_runners.discard(runner)
-    logger.warning("%s answers again after a lost connection", runner)
-
-
 async def answers_status(probe: Callable[[], Awaitable[object]]) -> bool:
-    """Whether a runner answers its status probe within PROBE_TIMEOUT_S: readiness in bounded time."""
+    """Whether a runner answers its status probe within PROBE_TIMEOUT_S (readiness, and a suspect's check)."""
     try:
         await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
-    except Exception:  # noqa: BLE001 - no answer, a lost connection, an error: all mean not ready
+    except Exception:  # noqa: BLE001 - no answer, a lost connection, an error: all mean not (yet) back
         return False
     return True
+
+
+async def _check_suspect(runner: str, probe: Callable[[], Awaitable[object]]) -> None:
+    """503 at once unless a runner that lost a connection answers its status probe again."""
+    if not await answers_status(probe):
+        raise ModelServiceUnavailable(
+            f"{runner} is restarting (no answer to a status check within {PROBE_TIMEOUT_S:g} s)")
+    _suspect_runners.discard(runner)
+    logger.warning("%s answers again after a lost connection", runner)
 
 
 def _is_unavailable(exc: BaseException) -> bool:

@@ -278,8 +278,6 @@ def test_odd_characters_get_an_answer_or_a_clear_400(client: httpx.Client, name:
 # --- schemathesis against the service's own OpenAPI document ----------------------------------
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
-
-
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")  # no cache, no error feedback: why there
 
 
