@@ -290,10 +290,11 @@ def schemathesis_run(url: str, paths: str, examples: int, *extra: str) -> tuple[
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert binary, "schemathesis is not installed (requirements-dev.txt)"
     result = subprocess.run(
-        [binary, "--config-file", str(SCHEMATHESIS_CONFIG), "run", f"{url}/docs.json", "-H", f"X-API-Key: {KEY}", "--checks", CHECKS,
+        [binary, "--config-file", str(SCHEMATHESIS_CONFIG), "run", f"{url}/docs.json",
+         "-H", f"X-API-Key: {KEY}", "--checks", CHECKS,
          "--include-path-regex", paths, "-n", str(examples), "--seed", "20261129", "--request-timeout", "120",
          "--phases", "fuzzing", "--no-shrink", "--generation-database", "none", *extra],
-        capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())  # its cache stays out of the repo
+        capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())  # anything it writes stays out of the repo
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     generated = re.search(r"(\d+) generated", output)
