@@ -36,8 +36,15 @@ from pls_core.metrics import evaluation_metrics
 from pls_core.model_layout import METRICS_FILE
 from pls_core.readability import classification_reasoning, load_syllable_dictionary, text_figures
 from pls_core.schemas import (
-    ClassifyRequest, ClassifyResponse, EvaluateRequest, EvaluateResponse, GenerateRequest,
-    GenerateResponse, GenerateWithMetricsRequest, GenerateWithMetricsResponse, HealthResponse,
+    ClassifyRequest,
+    ClassifyResponse,
+    EvaluateRequest,
+    EvaluateResponse,
+    GenerateRequest,
+    GenerateResponse,
+    GenerateWithMetricsRequest,
+    GenerateWithMetricsResponse,
+    HealthResponse,
     SimplifyJob,
 )
 from runners.classifier import Classifier

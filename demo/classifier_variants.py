@@ -42,8 +42,8 @@ class Variant:
 def word_vectorizer(**options):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    settings = dict(ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                    token_pattern=r"(?u)\b\w+\b|[%();=<>±\[\]:,.]")
+    settings = {"ngram_range": (1, 2), "sublinear_tf": True, "min_df": 2,
+                    "token_pattern": r"(?u)\b\w+\b|[%();=<>±\[\]:,.]"}
     settings.update(options)
     return TfidfVectorizer(**settings)
 
@@ -51,7 +51,7 @@ def word_vectorizer(**options):
 def char_vectorizer(**options):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    settings = dict(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+    settings = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 2}
     settings.update(options)
     return TfidfVectorizer(**settings)
 
@@ -148,7 +148,7 @@ def variants(round_: int) -> list[Variant]:
     out = [Variant("shipped", note="the build's settings")]
     out.append(Variant("real pairs only (no generated)", features="words 1-2, punct (old)", C=30.0,
                        real_weight=1.0, generated_pairs=0))
-    old = dict(features="words 1-2, punct (old)", C=30.0, real_weight=10.0, generated_pairs=None)
+    old = {"features": "words 1-2, punct (old)", "C": 30.0, "real_weight": 10.0, "generated_pairs": None}
     out.append(Variant("previous build", **old))
     for weight in (1.0, 3.0, 30.0, 100.0):
         out.append(Variant(f"previous, real weight {weight:g}", **{**old, "real_weight": weight}))

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts" / "models"))
 
 from convert_ct2 import CT2_SUBDIR, convert_t5  # noqa: E402
+
 from pls_core.model_layout import TASK_PREFIX  # noqa: E402
 from pls_core.resources import torch_threads  # noqa: E402
 

@@ -27,7 +27,8 @@ HISTOGRAM = r"bentoml_service_adaptive_batch_size_{kind}\{{[^}}]*pls-simplifier-
 def batch_totals(url: str) -> tuple[float, float]:
     """(requests batched, batches) so far, from the simplifier's batch-size histogram."""
     text = httpx.get(url + "/metrics", timeout=30).text
-    total = lambda kind: sum(float(v) for v in re.findall(HISTOGRAM.format(kind=kind), text))
+    def total(kind):
+        return sum(float(v) for v in re.findall(HISTOGRAM.format(kind=kind), text))
     return total("sum"), total("count")
 
 
@@ -42,7 +43,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-batch-sizes-") as scratch:
         simplifier, home = prepare(args.model, Path(scratch), 64)
         texts = input_texts(simplifier, 256)
-        body = lambda text: {"technical_text": text, "max_length": 64, "num_beams": args.beams}
+        def body(text):
+            return {"technical_text": text, "max_length": 64, "num_beams": args.beams}
         with bentoml_serve(home, Path(scratch) / "serve.log", PLS_MAX_LATENCY_MS="300000",
                            PLS_REQUEST_TIMEOUT_S="600") as url:
             for users in args.users:

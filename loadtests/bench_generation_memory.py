@@ -99,7 +99,8 @@ def main() -> int:
           f"max_new_tokens={args.new_tokens}")
     print("| variant | generate calls | model loaded | peak RSS | time |\n|---|---|---|---|---|")
     for name, row in rows.items():
-        print(f"| {name} | {row['generates']} | {row['loaded_mb']:.0f} MB | {row['peak_mb']:.0f} MB | {row['seconds']:.1f} s |")
+        print(f"| {name} | {row['generates']} | {row['loaded_mb']:.0f} MB | {row['peak_mb']:.0f} MB "
+              f"| {row['seconds']:.1f} s |")
     first, second = rows.values()
     print(f"peak RSS ratio (sub-batches / one generate): {second['peak_mb'] / first['peak_mb']:.2f}")
     return 0

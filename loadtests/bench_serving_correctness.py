@@ -38,7 +38,7 @@ def serve(checkout: Path, log_path: Path):
     port = free_port()
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "PLS_MAX_LATENCY_MS": "120000",
            "PYTHONPATH": str(checkout)}
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 (open for the server's life; closed when it stops)
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -162,7 +162,8 @@ def main() -> int:
           f"| {a['counts_greedy'][0]} / {a['counts_greedy'][1]} |")
     print(f"| tokens_output of the probe, beams 4: alone / batched | {b['counts_beams4'][0]} / {b['counts_beams4'][1]} "
           f"| {a['counts_beams4'][0]} / {a['counts_beams4'][1]} |")
-    print(f"| longest /livez while a 20,000-char text is chunked | {b['livez_stall_s']:.2f} s | {a['livez_stall_s']:.2f} s |")
+    print(f"| longest /livez while a 20,000-char text is chunked | {b['livez_stall_s']:.2f} s "
+          f"| {a['livez_stall_s']:.2f} s |")
     print(f"| /health under load, median / max | {b['health_median_s']:.3f} / {b['health_max_s']:.3f} s "
           f"| {a['health_median_s']:.3f} / {a['health_max_s']:.3f} s |")
     print(f"| API process RSS | {b['api_rss_mb']:.0f} MB | {a['api_rss_mb']:.0f} MB |")

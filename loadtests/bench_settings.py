@@ -53,7 +53,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-settings-") as scratch:
         simplifier, home = prepare(args.model, Path(scratch), args.output_tokens)
         texts = input_texts(simplifier, args.input_tokens)
-        body = lambda text: {"technical_text": text, "max_length": args.output_tokens, "num_beams": args.beams}
+        def body(text):
+            return {"technical_text": text, "max_length": args.output_tokens, "num_beams": args.beams}
         for round_ in range(args.rounds):
             for name, settings in args.variant:
                 log = Path(scratch) / f"{name}-{round_}.log"

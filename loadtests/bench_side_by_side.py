@@ -49,9 +49,8 @@ import httpx
 from loadtests.blocking_server import generated_tokens
 from loadtests.checks import load_texts
 from loadtests.report import percentile
+from loadtests.server import bentoml_serve, free_port
 from pls_core.config import SETTINGS
-from loadtests.server import free_port
-from loadtests.server import bentoml_serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_MODELS = REPO / "models"
@@ -199,7 +198,8 @@ def measure_http(model: str, variant: str, url: str, path: str, body, texts: lis
             response = client.post(path, json=body(text))
         except httpx.HTTPError:
             return False, 0
-        return response.status_code == 200, response.json().get("tokens_output", 0) if response.status_code == 200 else 0
+        ok = response.status_code == 200
+        return ok, response.json().get("tokens_output", 0) if ok else 0
 
     # Warm up (BentoML's dispatcher fits its batching wait on the first calls).
     closed_loop(send, texts, 1, 2)
@@ -301,7 +301,8 @@ def in_process_ct2(model: str, model_dir: Path, texts: list[str], beams: int, ne
         subprocess.run([sys.executable, "scripts/models/convert_ct2.py", str(model_dir), str(model_dir / CT2_SUBDIR)],
                        cwd=REPO, check=True, capture_output=True)
     engine = CTranslate2Backend(str(model_dir), "cpu", "auto", threads=torch_threads(0, 1))
-    generate = lambda batch: [g.tokens_output for g in engine.generate(batch, new_tokens, beams)]
+    def generate(batch):
+        return [g.tokens_output for g in engine.generate(batch, new_tokens, beams)]
     return best_batch(model, beams, f"(a') in-process ctranslate2 {engine.compute_type}", texts, requests, generate)
 
 
@@ -336,8 +337,9 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
     new_tokens = round(statistics.median(served)) if served else args.output_tokens
     with blocking_server(simplifier, scratch / f"{model}-blocking.log") as url:
         for beams in args.beams:
-            body = lambda text, beams=beams: {"technical_text": text, "max_new_tokens": new_tokens,
-                                                  "min_new_tokens": new_tokens, "num_beams": beams}
+            def body(text, beams=beams):
+                return {"technical_text": text, "max_new_tokens": new_tokens,
+                                                              "min_new_tokens": new_tokens, "num_beams": beams}
             rows += show(measure_http(model, "(d) one blocking generate per request", url, "/generate", body,
                                       texts, args.users, beams, args.requests, args.per_user))
     for beams in args.beams:
@@ -353,9 +355,10 @@ def ratio_rows(rows: list[Row]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model in dict.fromkeys(r.model for r in rows):
         for beams in dict.fromkeys(r.beams for r in rows):
-            pick = lambda prefix, users=None: next((r for r in rows if r.model == model and r.beams == beams
-                                                    and r.variant.startswith(prefix)
-                                                    and (users is None or r.users == users)), None)
+            def pick(prefix, users=None, model=model, beams=beams):
+                return next((r for r in rows if r.model == model and r.beams == beams
+                                                                and r.variant.startswith(prefix)
+                                                                and (users is None or r.users == users)), None)
             ceiling, own = pick("(a)"), pick("(a')")
             own_rps = own.rps if own else float("nan")
             for b in [r for r in rows if r.model == model and r.beams == beams and r.variant.startswith("(b)")]:
@@ -392,7 +395,8 @@ def machine() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    listed = lambda kind: lambda value: [kind(v) for v in value.split(",")]
+    def listed(kind):
+        return lambda value: [kind(v) for v in value.split(",")]
     parser.add_argument("--models", type=listed(str), default=["demo", "t5-small-shape"])
     parser.add_argument("--users", type=listed(int), default=[1, 4, 16])
     parser.add_argument("--beams", type=listed(int), default=[1, 4])

@@ -103,7 +103,7 @@ def check_generation_with_metrics(body: dict, text: Text) -> str | None:
     metrics = body.get("metrics")
     if not isinstance(metrics, dict):
         return "field 'metrics' missing"
-    problem = _missing(metrics, {**METRIC_FIELDS, **{name: (int, float) for name in REFERENCE_METRICS}})
+    problem = _missing(metrics, {**METRIC_FIELDS, **dict.fromkeys(REFERENCE_METRICS, (int, float))})
     if problem:
         return "metrics: " + problem
     outside = [name for name in REFERENCE_METRICS if not 0 <= metrics[name] <= 1]

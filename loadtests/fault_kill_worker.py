@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtests.probe_cli import positive, probe_parser  # noqa: E402
+from loadtests.probe_cli import positive, probe_parser
 
 BODY = {"technical_text": "Patients with hypertension were randomised to diuretics or placebo for a year.",
         "max_length": 50, "num_beams": 1}

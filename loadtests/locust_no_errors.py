@@ -16,7 +16,8 @@ from locust import FastHttpUser, constant, task
 
 COCHRANE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cochrane" / "val.source"
 FALLBACK = ["The patient had a myocardial infarction and was administered an analgesic orally. " * 8]
-ABSTRACTS = [" ".join(line.split()[:80]) for line in COCHRANE.read_text().splitlines()] if COCHRANE.is_file() else FALLBACK
+ABSTRACTS = ([" ".join(line.split()[:80]) for line in COCHRANE.read_text().splitlines()]
+             if COCHRANE.is_file() else FALLBACK)
 TIMEOUT_S = 300
 
 

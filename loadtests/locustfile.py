@@ -23,9 +23,14 @@ from locust import HttpUser, between, events, task
 
 # Run as a plain file by locust: make the `loadtests` package importable from the repo root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from loadtests.checks import (  # noqa: E402
-    Text, check_classification, check_generation, check_generation_with_metrics, describe_failure,
-    load_texts, pick,
+from loadtests.checks import (
+    Text,
+    check_classification,
+    check_generation,
+    check_generation_with_metrics,
+    describe_failure,
+    load_texts,
+    pick,
 )
 
 TEXTS = load_texts()

@@ -27,7 +27,8 @@ SHORT = {"technical_text": "Patients with hypertension were given diuretics.", "
 
 
 def abstracts() -> list[str]:
-    for candidate in (REPO / "data" / "cochrane" / "val.source", REPO.parent / "shared" / "data" / "cochrane" / "val.source",
+    for candidate in (REPO / "data" / "cochrane" / "val.source",
+                      REPO.parent / "shared" / "data" / "cochrane" / "val.source",
                       Path("/work/shared/data/cochrane/val.source")):
         if candidate.is_file():
             return [line.strip() for line in candidate.read_text().splitlines() if len(line.strip()) > 1500]

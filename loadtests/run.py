@@ -184,7 +184,7 @@ def write_summary(args: argparse.Namespace, host: str, tag: str, requests: list[
     lines = [f"# Load test: {args.profile}", "",
              f"- target: {host} (model `{tag}`)",
              f"- load: {load}; locustfile weights classify 3 : generate 2 : generate-with-metrics 1",
-             f"- when: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; load generator: "
+             f"- when: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; load generator: "
              f"{platform.node()}, {os.cpu_count()} CPUs",
              f"- command: `python -m loadtests.run {' '.join(sys.argv[1:])}`",
              "- reports: [report.html](report.html), locust_stats.csv, locust_failures.csv, "

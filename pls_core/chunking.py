@@ -25,7 +25,7 @@ from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX, TOKENIZER_FILE
 _ABBREVIATIONS = {
     "al", "e.g", "i.e", "vs", "etc", "approx", "fig", "figs", "no", "dr", "mr", "mrs", "ms",
     "prof", "st", "ca", "cf", "resp", "incl", "min", "max", "mg", "ml", "kg", "wk", "wks",
-    "yr", "yrs", "mo", "mos", "hr", "hrs", "vol", "ref", "refs", "approx", "est", "jan", "feb",
+    "yr", "yrs", "mo", "mos", "hr", "hrs", "vol", "ref", "refs", "est", "jan", "feb",
     "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }
 # A candidate boundary: sentence-ending punctuation (optionally closed by a quote or bracket)
@@ -84,8 +84,9 @@ def chunk_text(
     once, and a chunk costs the sum of its sentences (`Chunker.sentence_costs`).
     `split_oversized(sentence, budget)` cuts one sentence that alone exceeds `budget` into
     pieces that each fit (`Chunker.split_oversized`). `budget` is what a chunk's text may
-    cost (`Chunker.text_budget`: the model's input less the task prefix and EOS). Every sentence lands in exactly one chunk (or, when oversized, in
-    consecutive pieces), and chunks keep the text's order.
+    cost (`Chunker.text_budget`: the model's input less the task prefix and EOS). Every
+    sentence lands in exactly one chunk (or, when oversized, in consecutive pieces), and chunks
+    keep the text's order.
     """
     if budget < 1:
         raise ValueError(f"token budget must be positive, got {budget}")

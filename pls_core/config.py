@@ -4,7 +4,7 @@
 what it means. The `Config` object is generated from it, `load_config` parses and validates an
 environment against it, and `current()` is the process's configuration, read once on first use.
 The README's configuration table is printed from it (`python -m pls_core.config --markdown`)
-and tests/test_config.py checks the two are equal. Defaults suit a 2 vCPU / 4 GB Fargate task.
+and tests/unit/test_config.py checks the two are equal. Defaults suit a 2 vCPU / 4 GB Fargate task.
 """
 
 from __future__ import annotations

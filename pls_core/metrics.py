@@ -127,8 +127,8 @@ def sari_orders(source: str, prediction: str, references: Sequence[str],
 
     orders: list[SariOrder] = []
     for n in range(1, max_n + 1):
-        I = _ngrams(src, n)
-        O = _ngrams(out, n)
+        I = _ngrams(src, n)  # noqa: E741 (I, O, R: the SARI paper's names for input, output, references)
+        O = _ngrams(out, n)  # noqa: E741
         ref_sets = [_ngrams(ref, n) for ref in refs]
         if not I and not O and not any(ref_sets):
             continue

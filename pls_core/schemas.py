@@ -121,7 +121,8 @@ class EvaluateRequest(_Strict):
 class EvaluateResponse(BaseModel):
     flesch_reading_ease: float | None = Field(description="Of the generated text; null when it has no words")
     flesch_kincaid_grade: float | None = Field(description="Of the generated text; null when it has no words")
-    compression_ratio: float | None = Field(description="Generated words / original words; null when the original has none")
+    compression_ratio: float | None = Field(
+        description="Generated words / original words; null when the original has none")
     word_length: int = Field(description="Words in the generated text")
     original_word_length: int = Field(description="Words in the original text")
     rouge1: float | None = Field(None, description="ROUGE-1 F-measure; only with a reference")

@@ -21,7 +21,7 @@ from runners.transformers_backend import Generation  # one result type for both 
 logger = logging.getLogger("bentoml.pls.ct2")
 
 # The folder inside the simplifier's BentoML model that scripts/models/convert_ct2.py writes (the same
-# name is there; tests/test_ct2.py checks the two agree).
+# name is there; tests/integration/test_ct2.py checks the two agree).
 CT2_SUBDIR = "ctranslate2"
 
 

@@ -78,7 +78,7 @@ async def answers_status(probe: Callable[[], Awaitable[object]]) -> bool:
     """Whether a runner answers its status probe within PROBE_TIMEOUT_S (readiness, and a suspect's check)."""
     try:
         await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
-    except Exception:  # noqa: BLE001 - no answer, a lost connection, an error: all mean not (yet) back
+    except Exception:
         return False
     return True
 
@@ -118,7 +118,7 @@ async def call_runner(
             await _check_suspect(runner, probe)
         try:
             return await call()
-        except Exception as exc:  # noqa: BLE001 - sorted below; model errors re-raised as they are
+        except Exception as exc:
             if isinstance(exc, CONNECTION_LOST):
                 _suspect_runners.add(runner)
             if attempt == 1 and isinstance(exc, retry_on):

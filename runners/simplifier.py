@@ -71,7 +71,7 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     fails alone. Returns one result per text: the backend's, or the exception it raised."""
     try:
         return list(generate(texts))
-    except Exception as batch_error:  # noqa: BLE001 - any failure is retried per job
+    except Exception as batch_error:
         if len(texts) == 1:
             return [batch_error]
         logger.warning("a batch of %d failed (%s: %s); retrying its jobs one at a time",
@@ -80,7 +80,7 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     for text in texts:
         try:
             results.extend(generate([text]))
-        except Exception as job_error:  # noqa: BLE001 - reported to that job's caller only
+        except Exception as job_error:
             results.append(job_error)
     return results
 
@@ -98,7 +98,8 @@ def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int,
         lengths = measure(texts)
         for batch in memory_sub_batches(lengths, max_new_tokens, num_beams, token_budget):
             outcomes = run_isolated(
-                lambda batch_texts: backend.generate(batch_texts, max_new_tokens, num_beams),
+                # Called within this iteration: the loop variables are the current ones.
+                lambda batch_texts: backend.generate(batch_texts, max_new_tokens, num_beams),  # noqa: B023
                 [texts[p] for p in batch],
             )
             for position, outcome in zip(batch, outcomes):

@@ -79,7 +79,7 @@ class TransformersBackend:
                 do_sample=False,
                 # Beam search ends as soon as num_beams hypotheses are finished, as the users'
                 # earlier service did; greedy search has no such choice.
-                early_stopping=True if num_beams > 1 else False,
+                early_stopping=num_beams > 1,
             )
             input_counts = encoded["attention_mask"].sum(dim=1).tolist()
             # Column 0 is the decoder start token, which the model did not generate.

@@ -16,8 +16,8 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  # Fixed by the service: BentoML's port and readiness probe (tests/service_contract.py);
-  # tests/test_terraform.py keeps these two in step with it.
+  # Fixed by the service: BentoML's port and readiness probe (tests/support/service_contract.py);
+  # tests/unit/test_terraform_static.py keeps these two in step with it.
   container_port    = 3000
   health_check_path = "/readyz"
 

@@ -2,7 +2,7 @@
 # Addresses the alarms and scaling policies had before they were made from one map each
 # (alarms.tf, autoscaling.tf). With these, `terraform plan` on an existing deployment
 # moves them in the state instead of destroying and recreating them.
-# tests/test_terraform.py applies the earlier files and checks that every old address is
+# tests/e2e/test_deploy.py applies the earlier files and checks that every old address is
 # covered.
 ################################################################################
 

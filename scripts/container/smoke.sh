@@ -26,6 +26,9 @@
 #   PLS_SMOKE_REUSE         test this already built image (e.g. what `deploy.sh build` made):
 #                           no bentoml build, no containerize
 #   PLS_SMOKE_KEEP_IMAGE    1: keep the image afterwards (default: keep; 0 removes it)
+#   PLS_SMOKE_CONTAINER     name of the container (default pls-smoke-<pid>)
+#   PLS_SMOKE_KEEP_CONTAINER  1: after a pass, stop the container but keep it (to export and scan
+#                           its filesystem without copying the image again); default 0 removes it
 set -euo pipefail
 
 EXIT_CANNOT_RUN=3
@@ -43,7 +46,7 @@ IMAGE="${PLS_SMOKE_IMAGE:-localhost/pls-service}"
 EXPECT="${PLS_SMOKE_EXPECT-heart attack}"
 READY_TIMEOUT="${PLS_SMOKE_READY_TIMEOUT:-300}"
 LOAD="${PLS_SMOKE_LOAD:-20}"
-CONTAINER="pls-smoke-$$"
+CONTAINER="${PLS_SMOKE_CONTAINER:-pls-smoke-$$}"
 
 say() { printf '[smoke %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -97,8 +100,13 @@ cleanup() {
             say "container log (last 40 lines):"
             podman logs --tail 40 "$CONTAINER" >&2 2>&1 || true
         fi
-        podman rm -f -t 5 "$CONTAINER" >/dev/null 2>&1 || true
-        say "container $CONTAINER stopped and removed"
+        if ((rc == 0)) && [[ "${PLS_SMOKE_KEEP_CONTAINER:-0}" == 1 ]]; then
+            podman stop -t 5 "$CONTAINER" >/dev/null 2>&1 || true
+            say "container $CONTAINER stopped and kept (PLS_SMOKE_KEEP_CONTAINER=1)"
+        else
+            podman rm -f -t 5 "$CONTAINER" >/dev/null 2>&1 || true
+            say "container $CONTAINER stopped and removed"
+        fi
     fi
     [[ -n "${STATS_PID:-}" ]] && kill "$STATS_PID" 2>/dev/null || true
     exit "$rc"

@@ -35,10 +35,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BENTO = "pls-service"
@@ -47,7 +47,7 @@ VERSION_PLACEHOLDER = "<bento-version>"
 REGISTRY_PLACEHOLDER = "<account>.dkr.ecr.<region>.amazonaws.com"
 DEFAULT_STACK_NAME = "pls-service"  # terraform/variables.tf `name`, which names the ECR repository
 # Test-only: push to this plain-HTTP registry (host:port) instead of the ECR registry; the ECR
-# repository, its API calls and the image tag stay as they are. tests/test_deploy.py points it
+# repository, its API calls and the image tag stay as they are. tests/e2e/test_deploy.py points it
 # at a local registry standing in for ECR. Never set it for a real deploy.
 TEST_REGISTRY_ENV = "DEPLOY_TEST_REGISTRY"
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>: the repository URL names its region.
@@ -747,7 +747,8 @@ def roll_plan(deployment: Deployment, after_apply: bool) -> Plan[None]:
                                 f"aws ecs update-service --cluster {cluster} --service {service} "
                                 "--force-new-deployment, then wait)")
     else:
-        started = yield ApiCall(f"aws ecs update-service --cluster {cluster} --service {service} --force-new-deployment",
+        started = yield ApiCall(f"aws ecs update-service --cluster {cluster} --service {service} "
+                                "--force-new-deployment",
                                 lambda: force_new_deployment(ecs(), cluster, service),
                                 dry_result="<deployment-id>")
         yield Note(f"# deployment {started} started; waiting for it to become stable {timeout}")
@@ -833,7 +834,8 @@ def add_common_options(parser: argparse.ArgumentParser, suppress_defaults: bool)
     add("--bentofile", default=default(None),
         help="bentofile for build (default: bentofile.yaml at the repository root)")
     add("--tf-dir", type=Path, default=default(REPO / "terraform"), help="Terraform module directory")
-    add("--var-file", default=default(None), help="extra terraform -var-file (terraform/terraform.tfvars is read anyway)")
+    add("--var-file", default=default(None),
+        help="extra terraform -var-file (terraform/terraform.tfvars is read anyway)")
     add("--auto-approve", action="store_true", default=default(False), help="do not ask before terraform apply/destroy")
     add("--repository-url", default=default(None), help="push to this ECR repository instead of Terraform's")
     add("--cluster", default=default(None), help="ECS cluster for roll (default: Terraform output)")

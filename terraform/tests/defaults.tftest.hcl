@@ -1,0 +1,55 @@
+# The defaults, planned with a mock AWS provider (`terraform test`, run by
+# tests/integration/test_terraform.py): private tasks without a NAT gateway, no TLS unless a
+# certificate is given (then plain HTTP must be accepted explicitly), no keys, no WAF.
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  image_tag        = "20260101-test"
+  allow_plain_http = true
+}
+
+run "defaults_forward_plain_http_without_nat_keys_or_waf" {
+  command = plan
+
+  assert {
+    condition     = aws_lb_listener.http.default_action[0].type == "forward"
+    error_message = "Without a certificate, port 80 forwards to the tasks."
+  }
+  assert {
+    condition     = length(aws_lb_listener.https) == 0
+    error_message = "No HTTPS listener without a certificate."
+  }
+  assert {
+    condition     = length(aws_nat_gateway.this) == 0
+    error_message = "No NAT gateway by default: the tasks reach AWS through VPC endpoints."
+  }
+  assert {
+    condition     = length(local.container_secrets) == 0 && !local.api_keys_enabled && !local.waf_rate_rule_enabled
+    error_message = "No API keys and no WAF rate rule unless asked for."
+  }
+  assert {
+    condition     = length(aws_iam_role_policy.read_api_keys) == 0 && length(aws_wafv2_web_acl.rate_limit) == 0
+    error_message = "Nothing is created for keys or the WAF by default."
+  }
+}
+
+run "a_certificate_turns_port_80_into_a_redirect" {
+  command = plan
+
+  variables {
+    certificate_arn  = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-emulated"
+    allow_plain_http = false
+  }
+
+  assert {
+    condition     = aws_lb_listener.http.default_action[0].type == "redirect"
+    error_message = "With a certificate, port 80 redirects to HTTPS."
+  }
+  assert {
+    condition     = length(aws_lb_listener.https) == 1
+    error_message = "With a certificate there is an HTTPS listener."
+  }
+}

@@ -1,0 +1,275 @@
+"""One deployment's whole life against moto, through the deploy CLI users run: the image the
+session's `deploy.sh build` made (tests/support/image_build.py), pushed to a local registry
+standing in for ECR; a stack first applied as the module was before moved.tf and upgraded to
+today's without replacing anything; then apply with TLS, a NAT gateway, API keys and the WAF;
+the stack checked through the AWS API, a no-change plan, a target-group replacement, roll,
+apply again and destroy.
+
+Every stateful check shares this one apply: a full stack costs minutes against moto (the ALB
+alone a fixed ~60 s). What only a plan can show is in terraform/tests/*.tftest.hcl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.support.aws import local_registry
+from tests.support.deploy import deploy, moto_kwargs
+from tests.support.moto import FAKE_CREDENTIALS, moto_server
+from tests.support.processes import REPO
+from tests.support.service_contract import HEALTH_PATH, SERVICE_PORT
+from tests.support.terraform import (
+    APPLY_TIMEOUT,
+    MOTO_ENV,
+    MOTO_WRAPPER,
+    OVERRIDE_TEMPLATE,
+    PLAN_TIMEOUT,
+    check,
+    copy_module,
+    run_terraform,
+    terraform_env,
+    terraform_init,
+    time_to_serve_s,
+    variable_default,
+)
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys-AbCdEf"
+WAF_RATE_LIMIT = 100
+
+# The files moved.tf maps from, as they were before the alarms and scaling policies came from one
+# map (commit 821b62e), kept as fixtures so that the test needs no git history (shallow clones).
+BEFORE_FOR_EACH = REPO / "tests" / "fixtures" / "terraform_before_for_each"
+MAPPED_FILES = ("alarms.tf", "autoscaling.tf")
+EARLIER_ADDRESSES = ("aws_cloudwatch_metric_alarm.", "aws_appautoscaling_policy.")
+
+
+def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
+    """resource_changes of a saved plan, as `terraform show -json` gives them."""
+    check(run_terraform(terraform, ["plan", "-input=false", "-no-color", "-out=upgrade.tfplan", *var_args],
+                        workdir, PLAN_TIMEOUT, env), "terraform plan")
+    shown = run_terraform(terraform, ["show", "-json", "upgrade.tfplan"], workdir, 60, env)
+    check(shown, "terraform show -json")
+    return json.loads(shown.stdout).get("resource_changes", [])
+
+
+def production_settings(certificate_arn: str) -> str:
+    """terraform.tfvars of the life's production phase: each optional path switched on."""
+    return "\n".join([
+        f'certificate_arn = "{certificate_arn}"',       # the HTTPS listener and the HTTP->HTTPS redirect
+        "enable_nat_gateway = true",                    # the NAT gateway next to the endpoints
+        f'api_keys_secret_arn = "{SECRET_ARN}"',        # keys from Secrets Manager
+        f"waf_rate_limit = {WAF_RATE_LIMIT}",           # the WAF's per-IP rate rule
+    ]) + "\n"
+
+
+def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
+    """Spot-check what the apply created, through the AWS API as moto serves it."""
+    ecs = boto3.client("ecs", **kwargs)
+    service = ecs.describe_services(cluster=outputs["cluster_name"]["value"],
+                                    services=[outputs["service_name"]["value"]])["services"][0]
+    assert service["launchType"] == "FARGATE"
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+    assert service["loadBalancers"][0]["containerPort"] == SERVICE_PORT
+    assert service["healthCheckGracePeriodSeconds"] == variable_default("health_check_grace_period_seconds")
+
+    task = ecs.describe_task_definition(taskDefinition=outputs["task_definition_arn"]["value"])["taskDefinition"]
+    container = task["containerDefinitions"][0]
+    assert container["image"] == image
+    assert container["portMappings"][0]["containerPort"] == SERVICE_PORT
+    assert HEALTH_PATH in " ".join(container["healthCheck"]["command"])
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
+    assert {e["name"] for e in container["environment"]} == set(variable_default("service_environment"))
+    # The API keys reach the container from Secrets Manager, never as plain environment.
+    assert [(x["name"], x["valueFrom"]) for x in container.get("secrets", [])] == [("PLS_API_KEYS", SECRET_ARN)]
+    assert "PLS_API_KEYS" not in {e["name"] for e in container["environment"]}
+    # Only the execution role (the ECS agent) may read that one secret.
+    iam = boto3.client("iam", **kwargs)
+    execution_role = task["executionRoleArn"].rsplit("/", 1)[1]
+    documents = [iam.get_role_policy(RoleName=execution_role, PolicyName=name)["PolicyDocument"]
+                 for name in iam.list_role_policies(RoleName=execution_role)["PolicyNames"]]
+    readers = [s for d in documents for s in d["Statement"] if "secretsmanager" in json.dumps(s["Action"])]
+    assert [(r["Action"], r["Resource"]) for r in readers] == [("secretsmanager:GetSecretValue", SECRET_ARN)]
+    # The server keeps idle connections open longer than the ALB does.
+    assert container["command"] == outputs["container_command"]["value"]
+    assert container["command"][:2] == ["serve", "--timeout-keep-alive"]
+    assert int(container["command"][2]) > variable_default("alb_idle_timeout")
+
+    # The WAF's per-IP rate rule sits on the ALB and answers 429.
+    elbv2 = boto3.client("elbv2", **kwargs)
+    alb = elbv2.describe_load_balancers(Names=[outputs["service_name"]["value"]])["LoadBalancers"][0]
+    alb_arn = alb["LoadBalancerArn"]
+    rule = boto3.client("wafv2", **kwargs).get_web_acl_for_resource(ResourceArn=alb_arn)["WebACL"]["Rules"][0]
+    assert rule["Statement"]["RateBasedStatement"]["Limit"] == WAF_RATE_LIMIT
+    assert rule["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+
+    target_group = elbv2.describe_target_groups(
+        TargetGroupArns=[outputs["target_group_arn"]["value"]])["TargetGroups"][0]
+    assert target_group["TargetType"] == "ip"
+    assert target_group["HealthCheckPath"] == HEALTH_PATH
+    listeners = {item["Port"]: item for item in elbv2.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]}
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    assert listeners[443]["Protocol"] == "HTTPS"
+    assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group["TargetGroupArn"]
+
+    # An alarm when no task is healthy, also when the metric is missing altogether.
+    alarms = {a["MetricName"]: a for a in boto3.client("cloudwatch", **kwargs).describe_alarms()["MetricAlarms"]}
+    healthy = alarms["HealthyHostCount"]
+    assert (healthy["ComparisonOperator"], healthy["Threshold"]) == ("LessThanThreshold", 1)
+    assert healthy["TreatMissingData"] == "breaching"
+    assert {d["Name"] for d in healthy["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+
+    # Scale-out waits for a new task to serve before adding another.
+    policies = boto3.client("application-autoscaling", **kwargs).describe_scaling_policies(
+        ServiceNamespace="ecs")["ScalingPolicies"]
+    assert len(policies) == 2
+    for policy in policies:
+        cooldown = policy["TargetTrackingScalingPolicyConfiguration"]["ScaleOutCooldown"]
+        assert cooldown == variable_default("scale_out_cooldown") >= time_to_serve_s()
+
+    repository = boto3.client("ecr", **kwargs).describe_repositories(
+        repositoryNames=[outputs["ecr_repository_name"]["value"]])["repositories"][0]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+
+
+@pytest.mark.timeout(3600)
+def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terraform_bin: str,
+                                                       tmp_path: Path) -> None:
+    built = deploy_built_image  # scripts/deploy/deploy.sh --backend buildah build
+    version = built.version
+    if local_registry.registry_binary() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("docker-registry is not installed (CI=true installs it with the container tools)")
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+
+    # The bento deploy.sh built carries both models from the default store.
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    bento = json.loads(subprocess.run([bentoml, "get", f"pls-service:{version}", "-o", "json"], env=built.env,
+                                      capture_output=True, text=True, check=True).stdout)
+    assert {m["tag"].partition(":")[0] for m in bento["models"]} == {"pls-simplifier", "pls-classifier"}
+
+    # The module as a deployment made before moved.tf has it.
+    workdir = copy_module(tmp_path / "module")
+    current = {name: (workdir / name).read_text() for name in (*MAPPED_FILES, "moved.tf")}
+    for name in MAPPED_FILES:
+        (workdir / name).write_text((BEFORE_FOR_EACH / f"{name}.txt").read_text())
+    (workdir / "moved.tf").unlink()
+    terraform_init(terraform_bin, workdir)
+
+    (tmp_path / "registry").mkdir()
+    with local_registry.local_registry(tmp_path / "registry") as registry, \
+            moto_server(command=[sys.executable, str(MOTO_WRAPPER)], env=MOTO_ENV,
+                        log_path=tmp_path / "moto.log") as moto_url:
+        (workdir / "emulated_override.tf").write_text(OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
+        kwargs = moto_kwargs(moto_url)
+        env = {key: value for key, value in built.env.items() if not key.startswith("AWS_")}
+        env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+                   AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
+                   DEPLOY_TEST_REGISTRY=registry, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
+        tf_env = {**terraform_env(), **FAKE_CREDENTIALS}
+        common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
+        timings: dict[str, float] = {}
+
+        def step(*args: str, expect: int = 0, timeout: float = 900) -> subprocess.CompletedProcess:
+            started = time.monotonic()
+            result = deploy([*common, *args], env, timeout=timeout)
+            timings["deploy.sh " + " ".join(args)] = time.monotonic() - started
+            assert result.returncode == expect, f"deploy.sh {' '.join(args)}: exit {result.returncode}\n" \
+                                                f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+            return result
+
+        def terraform(*args: str, timeout: int = APPLY_TIMEOUT) -> subprocess.CompletedProcess:
+            started = time.monotonic()
+            result = run_terraform(terraform_bin, [*args, "-input=false", "-no-color"], workdir, timeout, tf_env)
+            timings["terraform " + " ".join(args)[:40]] = time.monotonic() - started
+            return result
+
+        # 1. The first push creates the repository alone, then the image goes to the registry.
+        pushed = step("push")
+        assert "-target=aws_ecr_repository.this" in pushed.stdout
+        assert version in local_registry.registry_tags(registry, "pls-service")
+        # What ECR would record of that push: the manifest, under the tag.
+        manifest, media_type = local_registry.registry_manifest(registry, "pls-service", version)
+        boto3.client("ecr", **kwargs).put_image(repositoryName="pls-service", imageTag=version,
+                                                imageManifest=manifest, imageManifestMediaType=media_type)
+
+        # 2. A deployment made with the module before moved.tf.
+        earlier_vars = [f"-var=image_tag={version}", "-var=allow_plain_http=true"]
+        check(terraform("apply", "-auto-approve", *earlier_vars), "terraform apply of the earlier module")
+        listed = run_terraform(terraform_bin, ["state", "list"], workdir, 60, tf_env)
+        check(listed, "terraform state list")
+        earlier = {address for address in listed.stdout.split() if address.startswith(EARLIER_ADDRESSES)}
+        assert len(earlier) == 7, sorted(earlier)
+
+        # 3. Today's module: without moved.tf it would destroy exactly those; with it, only moves.
+        for name in MAPPED_FILES:
+            (workdir / name).write_text(current[name])
+        without_moves = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
+        deleted = {change["address"] for change in without_moves if change["change"]["actions"] == ["delete"]}
+        assert deleted == earlier, "without moved.tf the plan should destroy exactly the earlier addresses"
+        (workdir / "moved.tf").write_text(current["moved.tf"])
+        changes = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
+        not_kept = [f"{change['address']}: {change['change']['actions']}" for change in changes
+                    if change["change"]["actions"] != ["no-op"]]
+        assert not not_kept, "the upgrade would change resources:\n" + "\n".join(not_kept)
+        moved_from = {c["previous_address"]: c["address"] for c in changes if "previous_address" in c}
+        assert set(moved_from) == earlier, f"not moved: {sorted(earlier - set(moved_from))}"
+        assert all(address.startswith(("aws_cloudwatch_metric_alarm.this[", "aws_appautoscaling_policy.this["))
+                   for address in moved_from.values()), moved_from
+
+        # 4. Production settings through the deploy CLI: a tag ECR lacks is refused, the pushed one applied.
+        certificate_arn = boto3.client("acm", **kwargs).request_certificate(
+            DomainName="pls.example.com")["CertificateArn"]
+        (workdir / "terraform.tfvars").write_text(production_settings(certificate_arn))
+        refused = step("--tag", "never-pushed", "apply", expect=2)
+        assert "is not in ECR" in refused.stderr
+        step("--tag", version, "apply")
+        outputs = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, tf_env).stdout)
+        assert outputs["api_url"]["value"].startswith("https://")
+        repository_url = outputs["ecr_repository_url"]["value"]
+        assert_stack_in_moto(kwargs, outputs, image=f"{repository_url}:{version}")
+
+        # 5. Nothing left to change.
+        plan = terraform("plan", "-detailed-exitcode", timeout=PLAN_TIMEOUT)
+        assert plan.returncode != 2, f"the plan after apply is not empty:\n{plan.stdout[-8000:]}"
+        check(plan, "terraform plan -detailed-exitcode")
+
+        # 6. A replaced target group is created before the old one goes: the listener keeps
+        # forwarding to a group that exists, and ELB refuses to delete one in use.
+        check(terraform("apply", "-auto-approve", "-replace=aws_lb_target_group.this"),
+              "terraform apply -replace=aws_lb_target_group.this")
+        replaced = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, tf_env).stdout)
+        assert replaced["target_group_arn"]["value"] != outputs["target_group_arn"]["value"]
+        elbv2 = boto3.client("elbv2", **kwargs)
+        alb_arn = elbv2.describe_load_balancers(Names=[outputs["service_name"]["value"]])["LoadBalancers"][0][
+            "LoadBalancerArn"]
+        listeners = {item["Port"]: item for item in elbv2.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]}
+        assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == replaced["target_group_arn"]["value"]
+
+        # 7. roll: a new deployment of the same task definition, waited for.
+        rolled = step("--poll-interval", "1", "--timeout", "300", "roll")
+        assert "is stable" in rolled.stdout
+
+        # 8. A standalone apply keeps the deployed tag: nothing changes.
+        again = step("apply")
+        assert f"-var=image_tag={version}" in again.stdout
+        assert "0 added, 0 changed, 0 destroyed" in again.stdout
+
+        # 9. destroy lifts the deletion guards, then removes everything.
+        step("destroy", timeout=900)
+        assert boto3.client("elbv2", **kwargs).describe_load_balancers()["LoadBalancers"] == []
+        assert boto3.client("ecr", **kwargs).describe_repositories()["repositories"] == []
+        state = json.loads(run_terraform(terraform_bin, ["show", "-json"], workdir, 60, tf_env).stdout or "{}")
+        assert not state.get("values", {}).get("root_module", {}).get("resources"), "resources left after destroy"
+
+    print("deployment life: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items())
+          + f"; build {built.build_seconds:.0f}s")

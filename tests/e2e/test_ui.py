@@ -1,0 +1,330 @@
+"""The web page at /ui in a real browser against the shared `bentoml serve`, also hosted on other
+sites (one the server allows, one it does not).
+
+The browser is Debian's chromium driven by selenium through Debian's chromedriver: nothing is
+downloaded. Without chromium the browser tests are skipped with that reason, except under
+CI=true, where they install it (as root, with apt-get) like the container test installs buildah.
+
+    PLS_UI_SCREENSHOTS=docs/screenshots python -m pytest tests/e2e/test_ui.py   # also saves screenshots
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import REPO
+
+UI_DIR = REPO / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TECHNICAL = "The patient had a myocardial infarction."
+REFERENCE = "The patient had a heart attack."
+WAIT_S = 120
+
+pytestmark = pytest.mark.timeout(900)
+
+
+# --- the browser -----------------------------------------------------------------------------
+
+def _install_chromium() -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], check=True,
+                   capture_output=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("apt-get"):
+            _install_chromium()
+        else:
+            pytest.skip("the browser tests need Debian's chromium and chromedriver: "
+                        "apt-get install -y chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                 "--window-size=1280,900"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def set_viewport(driver, width: int, height: int, dark: bool = False) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
+
+
+def wait_for(driver, script: str, timeout_s: float = WAIT_S):
+    """Wait until the JavaScript expression `script` is truthy; return its value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
+        lambda d: d.execute_script(f"return {script};"))
+
+
+def open_page(driver, url: str) -> None:
+    driver.get(url)
+    wait_for(driver, "document.querySelectorAll('#example option').length > 1", 30)
+
+
+def watch_progress(driver) -> None:
+    """Record what the page shows while it works: the answer may come faster than a poll."""
+    driver.execute_script("""
+        window.__seen = {disabled: false, spinner: false, working: '', elapsed: ''};
+        new MutationObserver(() => {
+            const s = window.__seen;
+            s.disabled = s.disabled || document.getElementById('submit').disabled;
+            s.spinner = s.spinner || !document.getElementById('spinner').hidden;
+            const text = document.getElementById('status-text').textContent;
+            if (text.startsWith('Working')) s.working = text;
+            s.elapsed = document.getElementById('elapsed').textContent || s.elapsed;
+        }).observe(document.body, {attributes: true, childList: true, subtree: true, characterData: true});
+    """)
+
+
+def fill_and_submit_with_keyboard(driver, text: str, reference: str | None = None, beams: str = "1") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    box = driver.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(text)
+    if reference is not None:
+        driver.execute_script("document.getElementById('reference-box').open = true")
+        driver.find_element(By.ID, "reference").send_keys(reference)
+    Select(driver.find_element(By.ID, "beams")).select_by_value(beams)
+    watch_progress(driver)
+    driver.find_element(By.ID, "submit").send_keys(Keys.ENTER)
+
+
+def wait_for_summary(driver) -> None:
+    wait_for(driver, "!document.getElementById('summary-card').hidden || !document.getElementById('error').hidden")
+    error = driver.execute_script("return document.getElementById('error').hidden ? '' : "
+                                  "document.getElementById('error').textContent")
+    assert not error, f"the page shows an error: {error}"
+
+
+def texts(driver, selector: str) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())", selector)
+
+
+def bar_value(driver, metric: str, when: str) -> float | None:
+    raw = driver.execute_script(
+        "const r = document.querySelector(`#chart rect[data-metric='${arguments[0]}'][data-when='${arguments[1]}']`);"
+        "return r ? r.getAttribute('data-value') : null;", metric, when)
+    return float(raw) if raw not in (None, "") else None
+
+
+def save_screenshot(driver, name: str, width: int) -> None:
+    """With PLS_UI_SCREENSHOTS=DIR, save the whole page at `width` as DIR/<name>.png."""
+    folder = os.environ.get("PLS_UI_SCREENSHOTS")
+    if not folder:
+        return
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_keyboard_reaches_every_control_in_order(browser, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    set_viewport(browser, 1280, 900)
+    open_page(browser, server + "/ui")
+    order = []
+    for _ in range(8):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        order.append(browser.execute_script(
+            "const e = document.activeElement; return e.id || e.tagName.toLowerCase()"))
+    assert order == ["a", "a", "example", "text", "summary", "beams", "length", "submit"], order
+    labels = browser.execute_script(
+        "return ['example', 'text', 'reference', 'beams', 'length'].map(id => "
+        "document.querySelector(`label[for=${id}]`) ? document.querySelector(`label[for=${id}]`).textContent : null)")
+    assert all(labels), labels
+
+
+def test_page_matches_terms_by_the_servers_rule(browser, server):
+    """The page's highlighter follows pls_core/lexicon.find_terms: inside a term, spaces, line
+    breaks and hyphens stand for one another; a hyphen separates words; any case."""
+    from pls_core.lexicon import find_terms
+
+    open_page(browser, server + "/ui")
+    text = "Acute Myocardial-infarction, myocardial\ninfarction and infarction-related hypertension."
+    lexicon = {"myocardial infarction": "heart attack", "hypertension": "high blood pressure",
+               "acute": "sudden", "infarction related": "caused by the heart attack"}
+    found = browser.execute_script(
+        "const p = phrasePattern(arguments[1]);"
+        "return [...arguments[0].matchAll(p)].map(m => phraseKey(m[1]));",
+        text, list(lexicon))
+    assert found == find_terms(text, lexicon) == [
+        "acute", "myocardial infarction", "myocardial infarction", "infarction related", "hypertension"]
+
+
+def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
+    set_viewport(browser, 1280, 900)
+    open_page(browser, server + "/ui")
+    fill_and_submit_with_keyboard(browser, TECHNICAL, reference=REFERENCE)
+    wait_for_summary(browser)
+
+    seen = browser.execute_script("return window.__seen")
+    assert seen["disabled"] and seen["spinner"] and seen["working"].startswith("Working"), seen
+    assert re.fullmatch(r"\d+\.\d s", seen["elapsed"]), seen
+    assert browser.execute_script("return document.getElementById('submit').disabled") is False
+    assert browser.execute_script("return document.activeElement.id") == "results-heading"
+
+    with httpx.Client(base_url=server, timeout=120) as http:
+        classified = http.post("/classify", json={"text": TECHNICAL}).json()
+    assert texts(browser, "#verdict") == ["Technical"]
+    assert f"{round(classified['confidence'] * 100)} %" in texts(browser, "#confidence")[0]
+    assert texts(browser, "#reasoning") == [classified["reasoning"]]
+
+    summary = texts(browser, "#summary")[0]
+    assert "heart attack" in summary.lower(), summary
+    assert texts(browser, "#original mark.term") == ["myocardial infarction"]
+    assert texts(browser, "#summary mark.plain") == ["heart attack"]
+    assert texts(browser, "#terms tbody td") == ["myocardial infarction", "heart attack", "replaced by the plain words"]
+
+    # The chart: before from /classify on the input, after from the summary's metrics.
+    assert bar_value(browser, "reading-ease", "before") == pytest.approx(classified["flesch_reading_ease"])
+    assert bar_value(browser, "grade-level", "before") == pytest.approx(classified["flesch_kincaid_grade"])
+    assert bar_value(browser, "words", "before") == len(TECHNICAL.split())
+    assert bar_value(browser, "words", "after") == len(summary.split())
+    assert bar_value(browser, "reading-ease", "after") > bar_value(browser, "reading-ease", "before")
+    heights = browser.execute_script(
+        "return [...document.querySelectorAll('#chart rect')].map(r => r.getBoundingClientRect().height)")
+    assert len(heights) == 6 + 5 and all(h > 0 for h in heights[:6]), heights
+    for score in ("rouge1", "rouge2", "rougeL", "bleu", "sari"):
+        assert 0 <= bar_value(browser, score, "after") <= 1, score
+    assert "easier" in texts(browser, "#chart-sentence")[0]
+
+    # Copy: the summary lands on the clipboard.
+    browser.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": server, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    browser.find_element("id", "copy").click()
+    wait_for(browser, "document.getElementById('copy-status').textContent === 'Copied.'", 10)
+    clipboard = browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('error: ' + e))")
+    assert clipboard == summary
+
+    # Nothing came from anywhere but the service: no CDN, no web fonts.
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert urls and all(url.startswith(server + "/") for url in urls), urls
+    save_screenshot(browser, "ui-desktop", 1280)
+
+
+def test_too_short_text_gets_a_plain_error(browser, server):
+    set_viewport(browser, 1280, 900)
+    open_page(browser, server + "/ui")
+    fill_and_submit_with_keyboard(browser, "too short")
+    wait_for(browser, "!document.getElementById('error').hidden", 30)
+    error = texts(browser, "#error")[0]
+    assert "too short" in error and "at least 10 characters" in error, error
+    assert browser.execute_script("return document.activeElement.id") == "error"
+    assert browser.execute_script("return document.getElementById('submit').disabled") is False
+
+    too_long = "The patient had a myocardial infarction. " * 500  # 20,500 characters
+    browser.execute_script("document.getElementById('text').value = arguments[0]", too_long)
+    watch_progress(browser)
+    browser.find_element("id", "submit").click()
+    wait_for(browser, "document.getElementById('error').textContent.includes('too long')", 30)
+    error = texts(browser, "#error")[0]
+    assert "at most 20000 characters" in error, error
+
+
+def test_busy_service_and_summary_confidence_in_plain_words(browser, server):
+    """The page's reading of a 503 with Retry-After and of optional confidence fields.
+
+    A busy service cannot be produced on demand, so the page's fetch is wrapped to answer 503
+    for the generation once; the next request goes to the real service, with the confidence
+    fields a later version of /generate-with-metrics may add.
+    """
+    set_viewport(browser, 1280, 900)
+    open_page(browser, server + "/ui")
+    browser.execute_script("""
+        const realFetch = window.fetch;
+        let calls = 0;
+        window.fetch = async (url, init) => {
+            if (!String(url).endsWith('/generate-with-metrics')) return realFetch(url, init);
+            calls += 1;
+            if (calls === 1) return new Response('{"error": "busy"}', {status: 503, headers: {'Retry-After': '7'}});
+            const answer = await realFetch(url, init);
+            const body = await answer.json();
+            return new Response(JSON.stringify({...body, confidence: 0.42, low_confidence: true}),
+                                {status: 200, headers: {'Content-Type': 'application/json'}});
+        };
+    """)
+    fill_and_submit_with_keyboard(browser, TECHNICAL)
+    wait_for(browser, "!document.getElementById('error').hidden", 60)
+    assert texts(browser, "#error") == ["The service is busy. Please try again in 7 s."]
+    fill_and_submit_with_keyboard(browser, TECHNICAL)
+    wait_for_summary(browser)
+    note = texts(browser, "#summary-confidence")[0]
+    assert "42 %" in note and "unsure" in note, note
+
+
+def test_phone_width_has_no_horizontal_overflow_and_dark_mode(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(browser, 390, 844, dark=True)
+    open_page(browser, server + "/ui")
+    examples = browser.find_element(By.ID, "example")
+    examples.send_keys(Keys.DOWN, Keys.DOWN)  # the keyboard picks the second example
+    assert Select(examples).first_selected_option.text == "Demo: blood pressure and a painkiller"
+    assert browser.find_element(By.ID, "text").get_property("value").startswith("Patients with hypertension")
+    Select(browser.find_element(By.ID, "beams")).select_by_value("1")
+    browser.find_element(By.ID, "submit").send_keys(Keys.ENTER)
+    wait_for_summary(browser)
+    assert len(texts(browser, "#original mark.term")) >= 2
+    overflow = browser.execute_script("""
+        const width = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > width + 0.5 && e.getClientRects().length)
+            .map(e => e.id || e.tagName);
+        return {width, scroll: document.documentElement.scrollWidth, wide};
+    """)
+    assert overflow["width"] == 390 and overflow["scroll"] <= 390 and not overflow["wide"], overflow
+    background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(13, 17, 23)", background  # the dark palette
+    save_screenshot(browser, "ui-phone-dark", 390)
+    set_viewport(browser, 390, 844, dark=False)
+    save_screenshot(browser, "ui-phone", 390)
+
+
+def test_page_hosted_elsewhere_works_only_where_cors_allows(browser, server, page_host, foreign_page_host):
+    set_viewport(browser, 1280, 900)
+    open_page(browser, page_host.page_for("allowed", server))
+    fill_and_submit_with_keyboard(browser, TECHNICAL)
+    wait_for_summary(browser)
+    assert texts(browser, "#summary mark.plain") == ["heart attack"]
+
+    open_page(browser, foreign_page_host.page_for("refused", server))  # an origin the server does not list
+    fill_and_submit_with_keyboard(browser, TECHNICAL)
+    wait_for(browser, "!document.getElementById('error').hidden", 60)
+    assert "cannot be reached" in texts(browser, "#error")[0]

@@ -1,0 +1,120 @@
+"""Access control and hostile input: the key check and request limits, in unit tests of
+pls_core/http_guard.py and against a real `bentoml serve` with API keys on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pls_core.config import ConfigError, load_config
+from pls_core.http_guard import (
+    json_depth_exceeds,
+    key_matches,
+    load_api_keys,
+    presented_key,
+)
+
+# The unit tests are fast; the module's server tests share one `bentoml serve` (~40 s to start).
+
+KEY = "test-key-0123456789abcdef"
+FILE_KEY = "file-key-fedcba9876543210"
+
+
+# --- unit: configuration and key matching ----------------------------------------------------
+def test_keys_from_the_variable_and_the_file_are_both_accepted(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"# rotated 2026-11\n{FILE_KEY}\n\n")
+    config = load_config({"PLS_API_KEYS": f" {KEY} ,", "PLS_API_KEYS_FILE": str(key_file)})
+    assert load_api_keys(config) == (KEY.encode(), FILE_KEY.encode())
+
+
+def test_no_keys_means_access_control_off() -> None:
+    assert load_api_keys(load_config({})) == ()
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"PLS_API_KEYS": "short"}, "key 1 is shorter than 16"),
+    ({"PLS_API_KEYS": f"{KEY},{KEY[:-1]}é"}, "key 2 must be printable ASCII"),
+])
+def test_weak_or_odd_keys_are_refused_without_echoing_them(env: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(env)
+    assert "short" not in str(raised.value).replace("shorter", "")
+
+
+def test_an_unreadable_or_empty_key_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_api_keys(load_config({"PLS_API_KEYS_FILE": str(tmp_path / "missing")}))
+    (tmp_path / "empty").write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="holds no key"):
+        load_api_keys(load_config({"PLS_API_KEYS_FILE": str(tmp_path / "empty")}))
+
+
+def test_keys_never_appear_in_the_config_repr() -> None:
+    assert KEY not in repr(load_config({"PLS_API_KEYS": KEY}))
+
+
+def test_key_is_read_from_bearer_or_x_api_key() -> None:
+    assert presented_key({b"authorization": b"Bearer abc"}) == b"abc"
+    assert presented_key({b"authorization": b"bearer  abc "}) == b"abc"
+    assert presented_key({b"x-api-key": b"abc"}) == b"abc"
+    assert presented_key({b"authorization": b"Basic abc"}) is None
+    assert presented_key({}) is None
+
+
+def test_key_matching_is_exact() -> None:
+    keys = (KEY.encode(), FILE_KEY.encode())
+    assert key_matches(FILE_KEY.encode(), keys)
+    assert not key_matches(KEY.encode()[:-1], keys)
+    assert not key_matches(KEY.encode() + b"x", keys)
+    assert not key_matches(KEY.upper().encode(), keys)
+
+
+def test_json_depth_scan_ignores_brackets_inside_strings() -> None:
+    assert not json_depth_exceeds(json.dumps({"text": "[[[[{{{{" * 50}).encode(), 4)
+    assert not json_depth_exceeds(json.dumps({"text": 'a \\" [[[['}).encode(), 2)
+    assert json_depth_exceeds(b'{"a":' * 5 + b"1" + b"}" * 5, 4)
+
+
+def test_a_generation_slot_is_free_once_the_answer_is_sent() -> None:
+    """A client that sends its next request as soon as it has an answer is never refused: the
+    slot is released with the last byte, not after the app's background work."""
+    import asyncio
+
+    from pls_core.http_guard import RequestGuardMiddleware
+
+    async def scenario() -> list[int]:
+        background_done = asyncio.Event()
+
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+            if scope["query_string"] == b"first":
+                await background_done.wait()  # BentoML's background tasks, after the answer
+
+        guard = RequestGuardMiddleware(app, api_keys=(), max_body_bytes=1000, max_inflight_generations=1)
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            first = asyncio.create_task(http.get("/generate?first"))
+            await asyncio.sleep(0.05)  # the first answer is out; its background work is not done
+            second = await http.get("/generate")
+            background_done.set()
+            return [(await first).status_code, second.status_code, guard.inflight_generations]
+
+    assert asyncio.run(scenario()) == [200, 200, 0]
+
+
+# --- overload: admission control on the generation routes ---------------------------------------
+def test_the_default_overload_settings_shed_early_and_never_refuse_the_steady_profile() -> None:
+    """A generation beyond capacity is refused at once (a cap is on by default), a queued one is
+    refused well before the request timeout, and the locust steady profile is never refused."""
+    from loadtests.run import PROFILES
+
+    config = load_config({})
+    assert config.max_inflight_generations >= PROFILES["steady"]["users"]  # at most one request per user
+    assert config.max_inflight_generations > 0, "no admission cap: a burst queues until the timeout"
+    # A queued request starts within a few seconds or is refused: a fraction of the timeout.
+    assert config.max_latency_ms / 1000 <= config.request_timeout_s / 10

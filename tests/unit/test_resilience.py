@@ -1,0 +1,187 @@
+"""Between the API and its runners (runners/resilience.py): a lost connection is a 503 with
+Retry-After, retried only where that is safe; a runner that lost its connection is probed before
+it gets more work; readiness is a bounded status question; the fault probes refuse bad arguments;
+a model file without a recorded checksum is refused (pls_core/integrity.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import httpx
+import pytest
+
+from pls_core.integrity import TamperedModelError, verify_files
+from runners import resilience
+from runners.resilience import (
+    RETRY_AFTER_S,
+    ModelServiceUnavailable,
+    RetryAfterOn503,
+    answers_status,
+    call_runner,
+)
+from tests.support.processes import REPO
+
+
+def test_a_missing_record_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "classifier.pkl").write_bytes(b"x")
+    with pytest.raises(TamperedModelError, match=r"no sha256 recorded for classifier\.pkl"):
+        verify_files(tmp_path, {"files_sha256": {}}, ["classifier.pkl"], tag="pls-classifier:abc")
+
+
+@pytest.mark.parametrize("script, arguments, message", [
+    ("overload_probe.py", ["--url", "http://127.0.0.1:9", "--header", "no-colon"], "is not NAME:VALUE"),
+    ("overload_probe.py", ["--url", "http://127.0.0.1:9", "--clients", "0"], "must be above zero"),
+    ("fault_kill_worker.py", ["--url", "http://127.0.0.1:9", "--serve-pid", "x"], "is not a number"),
+])
+def test_probe_scripts_refuse_bad_arguments_clearly(script: str, arguments: list[str], message: str) -> None:
+    probes = REPO / "loadtests"
+    result = subprocess.run([sys.executable, str(probes / script), *arguments],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+# --- a runner that lost its connection is probed before it gets more work -------------------------
+
+def _lost_connection(runner: str) -> None:
+    async def disconnected():
+        raise aiohttp.ServerDisconnectedError()
+
+    with pytest.raises(ModelServiceUnavailable):
+        asyncio.run(call_runner(runner, disconnected))
+
+
+def test_after_a_lost_connection_an_unanswered_probe_is_a_503_at_once_and_the_call_is_not_sent() -> None:
+    runner = "hung-runner"
+    _lost_connection(runner)
+    calls = []
+
+    async def hangs():
+        await asyncio.sleep(60)  # a restarting worker: the socket accepts, nobody answers
+
+    async def generate():
+        calls.append(1)
+        return "summary"
+
+    started = time.monotonic()
+    with pytest.raises(ModelServiceUnavailable, match="hung-runner is restarting"):
+        asyncio.run(call_runner(runner, generate, probe=hangs))
+    assert time.monotonic() - started < resilience.PROBE_TIMEOUT_S + 1
+    assert calls == []
+
+
+def test_a_runner_that_answers_its_probe_again_gets_the_call_and_is_trusted_again() -> None:
+    runner = "restarted-runner"
+    _lost_connection(runner)
+    probes = []
+
+    async def status():
+        probes.append(1)
+        return {"device": "cpu"}
+
+    async def generate():
+        return "summary"
+
+    assert asyncio.run(call_runner(runner, generate, probe=status)) == "summary"
+    assert asyncio.run(call_runner(runner, generate, probe=status)) == "summary"
+    assert probes == [1]  # probed once, after the loss; not before every call
+
+
+def test_a_healthy_runner_is_never_probed() -> None:
+    async def status():
+        raise AssertionError("probed without a lost connection")
+
+    async def generate():
+        return "summary"
+
+    assert asyncio.run(call_runner("healthy-runner", generate, probe=status)) == "summary"
+
+
+def test_readiness_is_a_status_answer_within_the_probe_timeout() -> None:
+    async def hangs():
+        await asyncio.sleep(60)
+
+    async def disconnected():
+        raise aiohttp.ServerDisconnectedError()
+
+    async def status():
+        return {"device": "cpu"}
+
+    started = time.monotonic()
+    assert asyncio.run(answers_status(hangs)) is False
+    assert time.monotonic() - started < resilience.PROBE_TIMEOUT_S + 1
+    assert asyncio.run(answers_status(disconnected)) is False
+    assert asyncio.run(answers_status(status)) is True
+
+
+
+# --- the mapping of failures between services -------------------------------------------------
+
+def test_a_lost_runner_connection_becomes_a_model_service_unavailable():
+    calls = []
+
+    async def disconnected():
+        calls.append(1)
+        raise aiohttp.ServerDisconnectedError()
+
+    with pytest.raises(ModelServiceUnavailable) as raised:
+        asyncio.run(call_runner("simplifier", disconnected))
+    assert raised.value.error_code == 503
+    assert "simplifier is busy or restarting" in str(raised.value)
+    assert len(calls) == 1  # a generation that may have run is not repeated
+
+
+def test_only_safe_failures_are_retried_once_and_logged(caplog):
+    attempts = []
+
+    async def flaky():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise aiohttp.ServerDisconnectedError()
+        return [0.25]
+
+    assert asyncio.run(call_runner("classifier", flaky, retry_on=(aiohttp.ClientConnectionError,))) == [0.25]
+    assert len(attempts) == 2
+    assert "retrying once" in caplog.text
+
+    async def always_down():
+        attempts.append(1)
+        raise aiohttp.ServerDisconnectedError()
+
+    attempts.clear()
+    with pytest.raises(ModelServiceUnavailable):
+        asyncio.run(call_runner("classifier", always_down, retry_on=(aiohttp.ClientConnectionError,)))
+    assert len(attempts) == 2  # bounded: one retry, then 503
+
+
+def test_a_model_error_is_not_disguised_as_unavailable():
+    async def broken():
+        raise ValueError("bad tensor shape")
+
+    with pytest.raises(ValueError, match="bad tensor shape"):
+        asyncio.run(call_runner("simplifier", broken))
+
+
+def test_every_503_gets_retry_after_and_a_body_that_says_why():
+    async def app(scope, receive, send):
+        status = 503 if scope["path"] == "/busy" else 200
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def get(path):
+        transport = httpx.ASGITransport(app=RetryAfterOn503(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    busy = asyncio.run(get("/busy"))
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert "model service is busy or restarting" in json.loads(busy.content)["error"]
+    fine = asyncio.run(get("/fine"))
+    assert fine.status_code == 200 and "retry-after" not in fine.headers and fine.content == b"{}"
