@@ -78,7 +78,7 @@ async def answers_status(probe: Callable[[], Awaitable[object]]) -> bool:
     """Whether a runner answers its status probe within PROBE_TIMEOUT_S (readiness, and a suspect's check)."""
     try:
         await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
-    except Exception:
+    except Exception:  # no answer, a lost connection, an error: all mean not (yet) back
         return False
     return True
 
@@ -118,7 +118,7 @@ async def call_runner(
             await _check_suspect(runner, probe)
         try:
             return await call()
-        except Exception as exc:
+        except Exception as exc:  # sorted below; model errors re-raised as they are
             if isinstance(exc, CONNECTION_LOST):
                 _suspect_runners.add(runner)
             if attempt == 1 and isinstance(exc, retry_on):

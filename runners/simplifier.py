@@ -71,7 +71,7 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     fails alone. Returns one result per text: the backend's, or the exception it raised."""
     try:
         return list(generate(texts))
-    except Exception as batch_error:
+    except Exception as batch_error:  # any failure is retried per job
         if len(texts) == 1:
             return [batch_error]
         logger.warning("a batch of %d failed (%s: %s); retrying its jobs one at a time",
@@ -80,7 +80,7 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     for text in texts:
         try:
             results.extend(generate([text]))
-        except Exception as job_error:
+        except Exception as job_error:  # reported to that job's caller only
             results.append(job_error)
     return results
 
