@@ -39,6 +39,15 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile(config.getoption("--budget"))
 
 
+TIER_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast tier first (a mistake shows in a minute), the image and the deploy path last."""
+    tests = Path(__file__).resolve().parent
+    items.sort(key=lambda item: TIER_ORDER.get(item.path.relative_to(tests).parts[0], 1))
+
+
 @pytest.fixture(scope="session")
 def budget(request: pytest.FixtureRequest):
     """The generated-case budget of this run (tests/support/budget.py)."""

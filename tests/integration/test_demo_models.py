@@ -1,8 +1,7 @@
-"""The demo corpus generator and the demo model build (scripts/models/make_demo_models.py).
-
-The build tests run the real script once in quick mode (about a minute on 2 cores) and check
-what it wrote with the same libraries the service uses.
-"""
+"""The demo model build (scripts/models/make_demo_models.py): what the session's one full build
+wrote (the `demo_models` fixture, which the test command makes before pytest starts), checked with
+the same libraries the service uses; a second run that does nothing; and a quick build on a
+corpus of line files (which is also what --quick alone exercises)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -38,53 +36,37 @@ def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-# ------------------------------------------------------- corpus (the lexicon: tests/unit/test_lexicon.py)
+# ----------------------------------------------------------------------------- the full build
 
 
-@pytest.fixture(scope="module")
-def corpus() -> demo_corpus.Corpus:
-    return demo_corpus.build_corpus(7, per_template=30, n_freeform=500)
-
-
-# ----------------------------------------------------------------------------- quick build
-
-
-@pytest.fixture(scope="module")
-def quick_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "models"
-    result = run_script("--out", str(out), "--quick", "--seed", "0")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return out
-
-
-def test_build_writes_every_required_file(quick_build):
-    assert missing_simplifier_files(quick_build / SIMPLIFIER_DIRNAME) == []
-    assert missing_classifier_files(quick_build / CLASSIFIER_DIRNAME) == []
-    assert (quick_build / SIMPLIFIER_DIRNAME / "metrics.json").is_file()
+def test_build_writes_every_required_file(demo_models):
+    assert missing_simplifier_files(demo_models / SIMPLIFIER_DIRNAME) == []
+    assert missing_classifier_files(demo_models / CLASSIFIER_DIRNAME) == []
+    assert (demo_models / SIMPLIFIER_DIRNAME / "metrics.json").is_file()
     # The temporary build folder next to DIR is gone.
-    assert not [p for p in quick_build.parent.iterdir() if p.name.startswith(".models.")]
+    assert not [p for p in demo_models.parent.iterdir() if p.name.startswith(".models.")]
 
 
-def test_metrics_are_recorded(quick_build):
-    metrics = json.loads((quick_build / SIMPLIFIER_DIRNAME / "metrics.json").read_text())
+def test_metrics_are_recorded(demo_models):
+    metrics = json.loads((demo_models / SIMPLIFIER_DIRNAME / "metrics.json").read_text())
     for key in ("parameters", "training_steps", "seed", "build_seconds", "heldout_combinations",
                 "heldout_templates"):
         assert key in metrics
-    assert metrics["seed"] == 0 and metrics["quick"] is True
+    assert metrics["seed"] == 0 and metrics["quick"] is False
     assert 0 <= metrics["heldout_combinations"]["bleu"] <= 100
-    classifier = json.loads((quick_build / CLASSIFIER_DIRNAME / "metrics.json").read_text())
+    classifier = json.loads((demo_models / CLASSIFIER_DIRNAME / "metrics.json").read_text())
     assert classifier["heldout_accuracy"] >= 0.9
 
 
 @pytest.fixture(scope="module")
-def simplifier(quick_build):
+def simplifier(demo_models):
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-    folder = quick_build / SIMPLIFIER_DIRNAME
+    folder = demo_models / SIMPLIFIER_DIRNAME
     return AutoTokenizer.from_pretrained(folder), T5ForConditionalGeneration.from_pretrained(folder)
 
 
-def test_tokenizer_reloads_and_round_trips(simplifier, quick_build):
+def test_tokenizer_reloads_and_round_trips(simplifier, demo_models):
     tokenizer, _ = simplifier
     assert tokenizer.model_max_length == MAX_INPUT_TOKENS
     assert (tokenizer.pad_token_id, tokenizer.eos_token_id) == (0, 1)
@@ -92,13 +74,13 @@ def test_tokenizer_reloads_and_round_trips(simplifier, quick_build):
     ids = tokenizer(TASK_PREFIX + text).input_ids
     assert ids[-1] == tokenizer.eos_token_id
     assert tokenizer.decode(ids, skip_special_tokens=True) == TASK_PREFIX + text
-    config = json.loads((quick_build / SIMPLIFIER_DIRNAME / "generation_config.json").read_text())
+    config = json.loads((demo_models / SIMPLIFIER_DIRNAME / "generation_config.json").read_text())
     assert config["no_repeat_ngram_size"] == 3
     assert config["max_length"] >= 64
 
 
 def test_greedy_generation_replaces_common_terms(simplifier):
-    """Quick mode memorises the commonest terms in the training templates' sentence shapes."""
+    """The demo model replaces the commonest terms in the training templates' sentence shapes."""
     tokenizer, model = simplifier
     sentences = [
         "Patients with hypertension were administered an analgesic orally.",
@@ -118,10 +100,10 @@ def test_greedy_generation_replaces_common_terms(simplifier):
     assert sum(bool(find_terms(out)) for out in outputs) <= 2, outputs
 
 
-def test_classifier_predicts_register(quick_build):
+def test_classifier_predicts_register(demo_models):
     import joblib
 
-    folder = quick_build / CLASSIFIER_DIRNAME
+    folder = demo_models / CLASSIFIER_DIRNAME
     classifier = joblib.load(folder / "classifier.pkl")
     vectorizer = joblib.load(folder / "vectorizer.pkl")
     assert list(classifier.classes_) == [LABEL_TECHNICAL, LABEL_PLAIN]
@@ -130,15 +112,15 @@ def test_classifier_predicts_register(quick_build):
     assert list(classifier.predict(vectorizer.transform(texts))) == [LABEL_TECHNICAL, LABEL_PLAIN]
 
 
-def test_second_run_is_skipped_as_up_to_date(quick_build):
+def test_second_run_is_skipped_as_up_to_date(demo_models):
     started = time.monotonic()
-    result = run_script("--out", str(quick_build), "--quick", "--seed", "0")
+    result = run_script("--out", str(demo_models))
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     assert time.monotonic() - started < 30
     # Other arguments do not count as up to date.
-    stamp = json.loads((quick_build / ".demo_models_stamp.json").read_text())
-    assert stamp["arguments"]["quick"] is True and stamp["arguments"]["seed"] == 0
+    stamp = json.loads((demo_models / ".demo_models_stamp.json").read_text())
+    assert stamp["arguments"]["quick"] is False and stamp["arguments"]["seed"] == 0
 
 
 # ----------------------------------------------------------------------------- --corpus, errors

@@ -28,44 +28,6 @@ def model_info(home: Path, tag: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_import_stores_both_models_with_labels_and_metadata(models_copy, tmp_path):
-    home = tmp_path / "home"
-    result = import_models(models_copy, home)
-    assert result.returncode == 0, result.stderr
-    tags = sorted(item["tag"] for item in stored(home))
-    assert [tag.split(":")[0] for tag in tags] == ["pls-classifier", "pls-simplifier"]
-
-    simplifier = model_info(home, next(t for t in tags if t.startswith("pls-simplifier")))
-    assert simplifier["labels"]["source"] == "demo"
-    metadata = simplifier["metadata"]
-    assert metadata["task_prefix"] == "simplify medical text into plain language: "
-    assert metadata["max_input_tokens"] == 512
-    assert set(metadata["files_sha256"]) >= {"config.json", "model.safetensors", "tokenizer_config.json"}
-    assert metadata["metrics"] == json.loads((models_copy / "t5_base" / "metrics.json").read_text())
-
-
-def test_importing_identical_content_again_creates_no_new_version(models_copy, tmp_path):
-    home = tmp_path / "home"
-    assert import_models(models_copy, home).returncode == 0
-    first = sorted(item["tag"] for item in stored(home))
-    again = import_models(models_copy, home)
-    assert again.returncode == 0
-    assert sorted(item["tag"] for item in stored(home)) == first
-    assert again.stdout.count("already in the store") == 2
-    for tag in first:
-        assert tag in again.stdout
-
-
-def test_changed_content_gets_a_new_version(models_copy, tmp_path):
-    home = tmp_path / "home"
-    assert import_models(models_copy, home).returncode == 0
-    metrics = models_copy / "baseline_classifier" / "metrics.json"
-    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "note": "retrained"}))
-    assert import_models(models_copy, home).returncode == 0
-    names = sorted(item["tag"].split(":")[0] for item in stored(home))
-    assert names == ["pls-classifier", "pls-classifier", "pls-simplifier"]
-
-
 @pytest.mark.parametrize("folder,filename", [("t5_base", "model.safetensors"),
                                               ("baseline_classifier", "vectorizer.pkl")])
 def test_a_missing_file_is_named_with_the_command_that_makes_it(models_copy, tmp_path, folder, filename):
@@ -108,37 +70,6 @@ def latest(home: Path, name: str) -> str:
     return f"{info['name']}:{info['version']}"
 
 
-def test_reimporting_an_older_model_makes_it_the_served_one_again(models_copy, tmp_path):
-    """A rollback: import m1, then m2, then m1 again; `latest` (what the service and the
-    bento resolve) must be m1 again, not stay on m2."""
-    home = tmp_path / "home"
-    assert import_models(models_copy, home).returncode == 0
-    first = latest(home, "pls-classifier")
-
-    metrics = models_copy / "baseline_classifier" / "metrics.json"
-    original = metrics.read_text()
-    metrics.write_text(json.dumps({**json.loads(original), "note": "retrained"}))
-    assert import_models(models_copy, home).returncode == 0
-    second = latest(home, "pls-classifier")
-    assert second != first
-
-    metrics.write_text(original)
-    again = import_models(models_copy, home)
-    assert again.returncode == 0, again.stderr
-    assert latest(home, "pls-classifier") == first
-    assert f"pls-classifier:latest -> {first}" in again.stdout
-    assert len(stored(home)) == 3  # nothing new was created for the rollback
-
-
-def test_a_failed_import_leaves_latest_where_it_was(models_copy, tmp_path):
-    home = tmp_path / "home"
-    assert import_models(models_copy, home).returncode == 0
-    before = (latest(home, "pls-simplifier"), latest(home, "pls-classifier"))
-    (models_copy / "t5_base" / "model.safetensors").write_bytes(b"not a safetensors file")
-    assert import_models(models_copy, home).returncode == 1
-    assert (latest(home, "pls-simplifier"), latest(home, "pls-classifier")) == before
-
-
 def test_a_tokenizer_shipped_only_as_spiece_model_gets_a_tokenizer_json(models_copy, tmp_path):
     folder = models_copy / "t5_base"
     if not (folder / "spiece.model").is_file():
@@ -160,3 +91,56 @@ def test_a_tokenizer_shipped_only_as_spiece_model_gets_a_tokenizer_json(models_c
     chunker = Chunker.from_model_folder(stored_folder)
     for text in ("The patient had a myocardial infarction.", "Fluconazole ≥5% (95% CI 0.61–0.89), μg/kg."):
         assert chunker.tokenizer.encode(TASK_PREFIX + text).ids == slow(TASK_PREFIX + text).input_ids
+
+
+def test_a_stores_history_import_again_new_version_rollback_and_a_failed_import(models_copy, tmp_path):
+    """One store through a model's life, an import per step: both models stored with their labels
+    and metadata; the same content again adds nothing; changed content is a new version; importing
+    the older content again makes it `latest` (what the service and the bento resolve) without a
+    new version (a rollback); an import that fails leaves `latest` where it was."""
+    home = tmp_path / "home"
+    result = import_models(models_copy, home)
+    assert result.returncode == 0, result.stderr
+    first_tags = sorted(item["tag"] for item in stored(home))
+    assert [tag.split(":")[0] for tag in first_tags] == ["pls-classifier", "pls-simplifier"]
+    simplifier = model_info(home, next(t for t in first_tags if t.startswith("pls-simplifier")))
+    assert simplifier["labels"]["source"] == "demo"
+    metadata = simplifier["metadata"]
+    assert metadata["task_prefix"] == "simplify medical text into plain language: "
+    assert metadata["max_input_tokens"] == 512
+    assert set(metadata["files_sha256"]) >= {"config.json", "model.safetensors", "tokenizer_config.json"}
+    assert metadata["metrics"] == json.loads((models_copy / "t5_base" / "metrics.json").read_text())
+    first = latest(home, "pls-classifier")
+
+    # The same content again: nothing new.
+    again = import_models(models_copy, home)
+    assert again.returncode == 0, again.stderr
+    assert sorted(item["tag"] for item in stored(home)) == first_tags
+    assert again.stdout.count("already in the store") == 2
+    for tag in first_tags:
+        assert tag in again.stdout
+
+    # Changed content: a new version of that model only.
+    metrics = models_copy / "baseline_classifier" / "metrics.json"
+    original = metrics.read_text()
+    metrics.write_text(json.dumps({**json.loads(original), "note": "retrained"}))
+    assert import_models(models_copy, home).returncode == 0
+    assert sorted(item["tag"].split(":")[0] for item in stored(home)) == \
+        ["pls-classifier", "pls-classifier", "pls-simplifier"]
+    second = latest(home, "pls-classifier")
+    assert second != first
+
+    # A rollback: the earlier content again is `latest` again, and nothing new is created.
+    metrics.write_text(original)
+    rolled_back = import_models(models_copy, home)
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert latest(home, "pls-classifier") == first
+    assert f"pls-classifier:latest -> {first}" in rolled_back.stdout
+    assert len(stored(home)) == 3
+
+    # A failed import (weights that do not load) leaves `latest` of both where it was.
+    before = (latest(home, "pls-simplifier"), latest(home, "pls-classifier"))
+    (models_copy / "t5_base" / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert import_models(models_copy, home).returncode == 1
+    assert (latest(home, "pls-simplifier"), latest(home, "pls-classifier")) == before
+    assert len(stored(home)) == 3

@@ -24,20 +24,11 @@ from tests.support.terraform import (
     INIT_TIMEOUT,
     MODULE,
     VALIDATE_TIMEOUT,
-    copy_module,
     missing_tool,
     run_terraform,
-    terraform_init,
 )
 
 TERRAFORM_TESTS = MODULE / "tests"
-
-
-@pytest.fixture(scope="module")
-def initialised_module(terraform_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = copy_module(tmp_path_factory.mktemp("tf-module") / "module", with_tests=True)
-    terraform_init(terraform_bin, workdir)
-    return workdir
 
 
 @pytest.mark.timeout(120)
