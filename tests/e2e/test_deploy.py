@@ -239,13 +239,14 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         assert_stack_in_moto(kwargs, outputs, image=f"{repository_url}:{version}")
 
         # 5. Nothing left to change.
-        plan = terraform("plan", "-detailed-exitcode", timeout=PLAN_TIMEOUT)
+        tag_var = f"-var=image_tag={version}"
+        plan = terraform("plan", "-detailed-exitcode", tag_var, timeout=PLAN_TIMEOUT)
         assert plan.returncode != 2, f"the plan after apply is not empty:\n{plan.stdout[-8000:]}"
         check(plan, "terraform plan -detailed-exitcode")
 
         # 6. A replaced target group is created before the old one goes: the listener keeps
         # forwarding to a group that exists, and ELB refuses to delete one in use.
-        check(terraform("apply", "-auto-approve", "-replace=aws_lb_target_group.this"),
+        check(terraform("apply", "-auto-approve", tag_var, "-replace=aws_lb_target_group.this"),
               "terraform apply -replace=aws_lb_target_group.this")
         replaced = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, tf_env).stdout)
         assert replaced["target_group_arn"]["value"] != outputs["target_group_arn"]["value"]

@@ -17,6 +17,7 @@ import pytest
 
 from loadtests.server import bentoml_serve
 from pls_core.http_guard import OPEN_PATHS
+from tests.support.processes import REPO
 from tests.support.shared_server import ALLOWED_ORIGIN
 
 KEY = "test-key-0123456789abcdef"
@@ -181,7 +182,7 @@ def test_odd_characters_get_an_answer_or_a_clear_400(client: httpx.Client, name:
 # --- schemathesis against the service's own OpenAPI document ----------------------------------
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
-SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")  # no cache, no error feedback: why there
+SCHEMATHESIS_CONFIG = REPO / "tests" / "schemathesis.toml"  # no cache, no error feedback: why there
 
 
 def schemathesis_run(url: str, paths: str, examples: int, *extra: str) -> tuple[int, str]:

@@ -15,6 +15,10 @@ base image is a local one and torch's CPU wheel comes from a local folder
 (scripts/container/local_bentofile.py writes that copy of bentofile.yaml, passed with
 --bentofile). buildah/podman are installed with apt under CI=true (as root); elsewhere the
 tests that need the image skip, saying why, when they are missing or cannot run.
+
+The build starts in a background thread as soon as the tests are collected (when one needs the
+image and the demo models are built): it runs while the fast and integration tiers do, and the
+first test that needs the image waits for it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +97,9 @@ def _run(argv: list[str], env: dict[str, str], what: str, timeout: float = 900) 
     return output
 
 
-@pytest.fixture(scope="session")
-def deploy_built_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> BuiltImage:
+def build_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> BuiltImage:
+    """The base image, the models in a fresh default store, `deploy.sh build`: the image, or a
+    skip/fail saying why it cannot be built here."""
     _install_tools_in_ci()
     env = container_env()
     for tool in ("podman", "buildah"):
@@ -137,3 +143,54 @@ def deploy_built_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Pa
         subprocess.run(["podman", "rmi", "-f", *stale], env=env, capture_output=True)
     return BuiltImage(version=version, image=image, env=env, home=home, build_output=output,
                       build_seconds=build_seconds, planted_secrets={PLANTED_KEY.encode(), PLANTED_FILE_KEY.encode()})
+
+
+class _BackgroundBuild:
+    """The session's build, started once the tests are known and waited for by the first test
+    that needs the image: it runs while the fast and integration tiers do."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, models: Path) -> None:
+        self.result: BuiltImage | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._build, args=(tmp_path_factory, models),
+                                       name="image-build", daemon=True)
+        self.thread.start()
+
+    def _build(self, tmp_path_factory: pytest.TempPathFactory, models: Path) -> None:
+        try:
+            self.result = build_image(tmp_path_factory, models)
+        except BaseException as error:  # a skip or a failure too: the test that waits re-raises it
+            self.error = error
+
+    def wait(self) -> BuiltImage:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+_background: _BackgroundBuild | None = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _background
+    if session.config.option.collectonly or _background is not None:
+        return
+    if not any("deploy_built_image" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    # The demo models first, in the foreground, as the `demo_models` fixture makes them (a no-op
+    # when the test command already has): the build imports them.
+    models = REPO / "models"
+    made = subprocess.run([sys.executable, str(REPO / "scripts/models/make_demo_models.py"), "--out", str(models)],
+                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+    if made.returncode != 0:
+        return  # the `demo_models` fixture reports it
+    _background = _BackgroundBuild(session.config._tmp_path_factory, models)
+
+
+@pytest.fixture(scope="session")
+def deploy_built_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> BuiltImage:
+    if _background is not None:
+        return _background.wait()
+    return build_image(tmp_path_factory, demo_models)
