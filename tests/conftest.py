@@ -40,12 +40,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 TIER_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+SERVED = {"server", "keyed_server", "bento_home"}  # bento_home: the worker-kill test serves its own
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The fast tier first (a mistake shows in a minute), the image and the deploy path last."""
+    """The fast tier first (a mistake shows in a minute), the image and the deploy path last.
+    Within a tier, modules that serve a model come after the others: the image build runs
+    in the background meanwhile (tests/support/image_build.py), and timing checks of a server
+    are better off without it."""
     tests = Path(__file__).resolve().parent
-    items.sort(key=lambda item: TIER_ORDER.get(item.path.relative_to(tests).parts[0], 1))
+    served_modules = {item.path for item in items if SERVED & set(getattr(item, "fixturenames", ()))}
+    items.sort(key=lambda item: (TIER_ORDER.get(item.path.relative_to(tests).parts[0], 1),
+                                 item.path in served_modules))
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args
 
 
 def production_settings(certificate_arn: str) -> str:
-    """terraform.tfvars of the life's production phase: each optional path switched on."""
+    """terraform.tfvars of the life: each optional path switched on."""
     return "\n".join([
         f'certificate_arn = "{certificate_arn}"',       # the HTTPS listener and the HTTP->HTTPS redirect
         "enable_nat_gateway = true",                    # the NAT gateway next to the endpoints
@@ -182,7 +182,7 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         def step(*args: str, expect: int = 0, timeout: float = 900) -> subprocess.CompletedProcess:
             started = time.monotonic()
             result = deploy([*common, *args], env, timeout=timeout)
-            timings["deploy.sh " + " ".join(args)] = time.monotonic() - started
+            timings[f"deploy.sh {' '.join(args)} ({len(timings)})"] = time.monotonic() - started
             assert result.returncode == expect, f"deploy.sh {' '.join(args)}: exit {result.returncode}\n" \
                                                 f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
             return result
@@ -190,7 +190,7 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         def terraform(*args: str, timeout: int = APPLY_TIMEOUT) -> subprocess.CompletedProcess:
             started = time.monotonic()
             result = run_terraform(terraform_bin, [*args, "-input=false", "-no-color"], workdir, timeout, tf_env)
-            timings["terraform " + " ".join(args)[:40]] = time.monotonic() - started
+            timings[f"terraform {' '.join(args)} ({len(timings)})"] = time.monotonic() - started
             return result
 
         # 1. The first push creates the repository alone, then the image goes to the registry.
@@ -202,8 +202,12 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         boto3.client("ecr", **kwargs).put_image(repositoryName="pls-service", imageTag=version,
                                                 imageManifest=manifest, imageManifestMediaType=media_type)
 
-        # 2. A deployment made with the module before moved.tf.
-        earlier_vars = [f"-var=image_tag={version}", "-var=allow_plain_http=true"]
+        # 2. A deployment made with the module before moved.tf, every optional path on (terraform.tfvars,
+        # which the deploy CLI's Terraform reads too): TLS, a NAT gateway, API keys, the WAF.
+        certificate_arn = boto3.client("acm", **kwargs).request_certificate(
+            DomainName="pls.example.com")["CertificateArn"]
+        (workdir / "terraform.tfvars").write_text(production_settings(certificate_arn))
+        earlier_vars = [f"-var=image_tag={version}"]
         check(terraform("apply", "-auto-approve", *earlier_vars), "terraform apply of the earlier module")
         listed = run_terraform(terraform_bin, ["state", "list"], workdir, 60, tf_env)
         check(listed, "terraform state list")
@@ -226,10 +230,7 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         assert all(address.startswith(("aws_cloudwatch_metric_alarm.this[", "aws_appautoscaling_policy.this["))
                    for address in moved_from.values()), moved_from
 
-        # 4. Production settings through the deploy CLI: a tag ECR lacks is refused, the pushed one applied.
-        certificate_arn = boto3.client("acm", **kwargs).request_certificate(
-            DomainName="pls.example.com")["CertificateArn"]
-        (workdir / "terraform.tfvars").write_text(production_settings(certificate_arn))
+        # 4. The upgrade through the deploy CLI: a tag ECR lacks is refused, the pushed one applied.
         refused = step("--tag", "never-pushed", "apply", expect=2)
         assert "is not in ECR" in refused.stderr
         step("--tag", version, "apply")
