@@ -3,7 +3,7 @@
 #   scripts/test.sh [pytest args]          # the whole suite (what CI runs), e.g. -k chunking
 #   scripts/test.sh --fast [pytest args]   # the fast tier, tests/unit/: no server, container,
 #                                          # Terraform apply or demo build (a minute or two)
-#   scripts/test.sh --budget=full          # ten times the generated cases (nightly, release)
+#   scripts/test.sh --budget=full          # 5-10x the generated test cases (nightly, release)
 source "$(dirname "$0")/bootstrap.sh"
 fast=0
 if [ "${1:-}" = "--fast" ]; then

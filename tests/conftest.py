@@ -23,7 +23,7 @@ from tests.support.shared_server import ALLOWED_ORIGIN, FAULTY_SERVICE, SERVER_K
 pytest_plugins = ["tests.support.image_build", "tests.support.deploy"]
 
 # Property-based tests draw this many examples per test: enough for every commit by default,
-# ten times as many with --budget=full (a nightly or release run).
+# five to ten times as many with --budget=full (a nightly or release run).
 for _name, _budget in BUDGETS.items():
     settings.register_profile(_name, max_examples=_budget.hypothesis_examples, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow])
@@ -36,7 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    settings.load_profile(config.getoption("--budget"))
+    budget = config.getoption("--budget")
+    if budget not in BUDGETS:  # PLS_TEST_BUDGET is not checked by the option's choices
+        raise pytest.UsageError(f"budget {budget!r} (PLS_TEST_BUDGET) is not one of {', '.join(sorted(BUDGETS))}")
+    settings.load_profile(budget)
 
 
 TIER_ORDER = {"unit": 0, "integration": 1, "e2e": 2}

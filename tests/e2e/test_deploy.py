@@ -5,8 +5,9 @@ today's without replacing anything; then apply with TLS, a NAT gateway, API keys
 the stack checked through the AWS API, a no-change plan, a target-group replacement, roll,
 apply again and destroy.
 
-Every stateful check shares this one apply: a full stack costs minutes against moto (the ALB
-alone a fixed ~60 s). What only a plan can show is in terraform/tests/*.tftest.hcl.
+Every stateful check shares this one life: a full stack costs minutes against moto (the AWS
+provider's own waits, the ALB's alone 30 s), so it runs in the background right after the image
+build, while the integration tier does. What only a plan can show is in terraform/tests/*.tftest.hcl.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from tests.support.aws import local_registry
 from tests.support.deploy import deploy, moto_kwargs
+from tests.support.image_build import BuiltImage, after_build_result, after_the_image_build
 from tests.support.moto import FAKE_CREDENTIALS, moto_server
 from tests.support.processes import REPO
 from tests.support.service_contract import HEALTH_PATH, SERVICE_PORT
@@ -35,6 +37,7 @@ from tests.support.terraform import (
     check,
     copy_module,
     run_terraform,
+    terraform_binary,
     terraform_env,
     terraform_init,
     time_to_serve_s,
@@ -141,10 +144,12 @@ def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
 
 
-@pytest.mark.timeout(3600)
-def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terraform_bin: str,
-                                                       tmp_path: Path) -> None:
-    built = deploy_built_image  # scripts/deploy/deploy.sh --backend buildah build
+@after_the_image_build("test_a_deployment_lives_from_first_push_to_destroy")
+def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
+    """The whole life; returns how long each step took. It runs right after the session's image
+    build, in the build's background thread (while the integration tier runs), when the test
+    below is selected; the test waits for it and re-raises whatever it raised."""
+    terraform_bin = terraform_binary()
     version = built.version
     if local_registry.registry_binary() is None:
         if os.environ.get("CI") == "true":
@@ -273,5 +278,9 @@ def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image, terra
         state = json.loads(run_terraform(terraform_bin, ["show", "-json"], workdir, 60, tf_env).stdout or "{}")
         assert not state.get("values", {}).get("root_module", {}).get("resources"), "resources left after destroy"
 
-    print("deployment life: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items())
-          + f"; build {built.build_seconds:.0f}s")
+    return "deployment life: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items())
+
+
+@pytest.mark.timeout(3600)
+def test_a_deployment_lives_from_first_push_to_destroy(deploy_built_image: BuiltImage, tmp_path: Path) -> None:
+    print(after_build_result(live_a_deployment, deploy_built_image, tmp_path))

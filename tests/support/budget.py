@@ -17,6 +17,6 @@ class Budget:
 
 
 BUDGETS = {
-    "default": Budget(hypothesis_examples=100, schemathesis_text_examples=200, schemathesis_generation_examples=100),
-    "full": Budget(hypothesis_examples=1000, schemathesis_text_examples=1000, schemathesis_generation_examples=500),
+    "default": Budget(hypothesis_examples=150, schemathesis_text_examples=200, schemathesis_generation_examples=100),
+    "full": Budget(hypothesis_examples=1500, schemathesis_text_examples=1000, schemathesis_generation_examples=500),
 }

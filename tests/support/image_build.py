@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,29 +146,67 @@ def build_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Path) -> 
                       build_seconds=build_seconds, planted_secrets={PLANTED_KEY.encode(), PLANTED_FILE_KEY.encode()})
 
 
-class _BackgroundBuild:
-    """The session's build, started once the tests are known and waited for by the first test
-    that needs the image: it runs while the fast and integration tiers do."""
+# Work on the built image that may run in the build's background thread, right after it: by the
+# name of the test that waits for its result (registered by that test's module at import).
+AfterBuild = Callable[[BuiltImage, Path], object]
+_AFTER_BUILD: dict[str, AfterBuild] = {}
 
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory, models: Path) -> None:
-        self.result: BuiltImage | None = None
+
+def after_the_image_build(test_name: str) -> Callable[[AfterBuild], AfterBuild]:
+    """Register `job(built, tmp_path)` to run after the background build when `test_name` is
+    selected; that test gets its result (or its exception) from `after_build_result`."""
+    def register(job: AfterBuild) -> AfterBuild:
+        _AFTER_BUILD[test_name] = job
+        return job
+    return register
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.result: object = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._build, args=(tmp_path_factory, models),
-                                       name="image-build", daemon=True)
-        self.thread.start()
 
-    def _build(self, tmp_path_factory: pytest.TempPathFactory, models: Path) -> None:
+    def run(self, work: Callable[[], object]) -> None:
         try:
-            self.result = build_image(tmp_path_factory, models)
+            self.result = work()
         except BaseException as error:  # a skip or a failure too: the test that waits re-raises it
             self.error = error
 
-    def wait(self) -> BuiltImage:
-        self.thread.join()
+    def value(self):
         if self.error is not None:
             raise self.error
-        assert self.result is not None
         return self.result
+
+
+class _BackgroundBuild:
+    """The session's build, started once the tests are known and waited for by the first test
+    that needs the image, then the registered work on the image: all of it runs while the fast
+    and integration tiers do."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, models: Path, jobs: dict[str, AfterBuild]) -> None:
+        self.build = _Outcome()
+        self.jobs = {job: _Outcome() for job in jobs.values()}
+        self.built = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(tmp_path_factory, models),
+                                       name="image-build", daemon=True)
+        self.thread.start()
+
+    def _run(self, tmp_path_factory: pytest.TempPathFactory, models: Path) -> None:
+        self.build.run(lambda: build_image(tmp_path_factory, models))
+        self.built.set()
+        for job, outcome in self.jobs.items():
+            if self.build.error is not None:
+                outcome.error = self.build.error
+                continue
+            outcome.run(lambda job=job: job(self.build.result, tmp_path_factory.mktemp(job.__name__)))
+
+    def wait(self) -> BuiltImage:
+        self.built.wait()
+        return self.build.value()
+
+    def job_result(self, job: AfterBuild):
+        self.thread.join()
+        return self.jobs[job].value()
 
 
 _background: _BackgroundBuild | None = None
@@ -186,7 +225,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=1200)
     if made.returncode != 0:
         return  # the `demo_models` fixture reports it
-    _background = _BackgroundBuild(session.config._tmp_path_factory, models)
+    selected = {item.name for item in session.items}
+    jobs = {name: job for name, job in _AFTER_BUILD.items() if name in selected}
+    _background = _BackgroundBuild(session.config._tmp_path_factory, models, jobs)
 
 
 @pytest.fixture(scope="session")
@@ -194,3 +235,10 @@ def deploy_built_image(tmp_path_factory: pytest.TempPathFactory, demo_models: Pa
     if _background is not None:
         return _background.wait()
     return build_image(tmp_path_factory, demo_models)
+
+
+def after_build_result(job: AfterBuild, built: BuiltImage, tmp_path: Path):
+    """What `job` returned: from the background thread when it ran there, else run here now."""
+    if _background is not None and job in _background.jobs:
+        return _background.job_result(job)
+    return job(built, tmp_path)

@@ -145,3 +145,43 @@ def test_the_api_keys_policy_is_attached_to_the_execution_role_not_the_task_role
     policies = [block["aws_iam_role_policy"] for block in parse(MODULE / "secrets.tf")["resource"]
                 if "aws_iam_role_policy" in block]
     assert policies and policies[0]["read_api_keys"]["role"] == "${aws_iam_role.execution.id}"
+
+
+# Each run of terraform/tests/refused_values.tftest.hcl expects one rule to fail; that rule's
+# message must say what is wrong (the text users get from `terraform plan`).
+REFUSED_VALUE_MESSAGES = {
+    "var.task_size": "is not a Fargate CPU/memory pair",
+    "var.allowed_ingress_cidrs": "needs at least one valid IPv4 CIDR block",
+    "var.ssl_policy": "ssl_policy must be a TLS 1.2+ policy",
+    "var.api_keys_secret_arn": "api_keys_secret_arn must be a Secrets Manager secret ARN",
+    "aws_ecs_service.this": "max_capacity must be at least min_capacity",
+    "aws_lb.this": "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S",
+    "aws_ecs_task_definition.this": "server_keep_alive_timeout must be greater than alb_idle_timeout",
+    "aws_lb_listener.http": "would cross the internet unencrypted",
+    "aws_appautoscaling_policy.this": "scale_out_cooldown must be at least a new task's time to serve",
+}
+
+
+def _rule_messages(address: str) -> list[str]:
+    """The error messages of a variable's validations or a resource's preconditions."""
+    kind, _, name = address.partition(".")
+    for path in terraform_files():
+        parsed = parse(path)
+        if kind == "var":
+            for block in parsed.get("variable", []):
+                if name in block:
+                    return [rule["error_message"] for rule in block[name].get("validation", [])]
+        for block in parsed.get("resource", []):
+            body = block.get(kind, {}).get(name)
+            if body:
+                return [rule["error_message"] for lifecycle in body.get("lifecycle", [])
+                        for rule in lifecycle.get("precondition", [])]
+    raise AssertionError(f"{address} is not in the module")
+
+
+def test_every_refused_value_is_refused_by_a_rule_that_says_why() -> None:
+    tests = (MODULE / "tests" / "refused_values.tftest.hcl").read_text()
+    expected = set(re.findall(r"expect_failures = \[([^\]]+)\]", tests))
+    assert expected == set(REFUSED_VALUE_MESSAGES), "a run of refused_values.tftest.hcl without its message here"
+    for address, message in REFUSED_VALUE_MESSAGES.items():
+        assert any(message in text for text in _rule_messages(address)), (address, _rule_messages(address))
