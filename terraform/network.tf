@@ -127,7 +127,9 @@ resource "aws_route" "private_nat" {
 
 ################################################################################
 # VPC endpoints: ECR keeps image layers in S3, so pulling needs the S3 gateway endpoint
-# (free) as well as the ECR api/dkr interface endpoints; the awslogs driver needs Logs.
+# (free) as well as the ECR api/dkr interface endpoints; the awslogs driver needs Logs. With
+# API keys on and no NAT gateway, ECS fetches the keys' secret through the task's own network
+# interface (Fargate platform 1.4): Secrets Manager needs an endpoint too, or no task starts.
 ################################################################################
 
 resource "aws_vpc_endpoint" "s3" {
@@ -139,8 +141,16 @@ resource "aws_vpc_endpoint" "s3" {
   tags = { Name = "${var.name}-s3" }
 }
 
+locals {
+  # Secrets Manager only where the keys' secret has no other way in: keys on, no NAT gateway.
+  interface_endpoints = concat(
+    ["ecr.api", "ecr.dkr", "logs"],
+    local.api_keys_enabled && !var.enable_nat_gateway ? ["secretsmanager"] : [],
+  )
+}
+
 resource "aws_vpc_endpoint" "interface" {
-  for_each = var.enable_vpc_endpoints ? toset(["ecr.api", "ecr.dkr", "logs"]) : toset([])
+  for_each = var.enable_vpc_endpoints ? toset(local.interface_endpoints) : toset([])
 
   vpc_id              = aws_vpc.this.id
   service_name        = "${local.reverse_dns_prefix}.${local.region}.${each.key}"

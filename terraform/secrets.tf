@@ -6,13 +6,15 @@
 ################################################################################
 
 variable "api_keys_secret_arn" {
-  description = "ARN of a Secrets Manager secret holding the API keys (PLS_API_KEYS format). Null: access control off. Put the keys in the secret with `aws secretsmanager put-secret-value`, never in tfvars."
+  description = "Full ARN of a Secrets Manager secret holding the API keys (PLS_API_KEYS format), with the 6-character suffix AWS adds to the name (`aws secretsmanager describe-secret --secret-id NAME --query ARN`). Null: access control off. Put the keys in the secret with `aws secretsmanager put-secret-value`, never in tfvars."
   type        = string
   default     = null
 
   validation {
-    condition     = var.api_keys_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.api_keys_secret_arn))
-    error_message = "api_keys_secret_arn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)."
+    # The execution role may read this exact ARN only: a partial ARN (no suffix) would leave
+    # every task unable to read its keys, failing only at start.
+    condition     = var.api_keys_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.api_keys_secret_arn))
+    error_message = "api_keys_secret_arn must be the full Secrets Manager secret ARN, ending in the 6-character suffix AWS adds to the name (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf); get it with `aws secretsmanager describe-secret --secret-id NAME --query ARN`."
   }
 }
 

@@ -73,7 +73,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_endpoints" {
   count = var.enable_vpc_endpoints ? 1 : 0
 
   security_group_id            = aws_security_group.tasks.id
-  description                  = "HTTPS to the ECR and CloudWatch Logs interface endpoints"
+  description                  = "HTTPS to the interface endpoints (ECR, CloudWatch Logs, Secrets Manager)"
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443

@@ -6,8 +6,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 5.x only: 6.0 changes the region handling of several resources used here.
-      version = ">= 5.30.0, < 6.0.0"
+      # 5.40.0 brought the WAF rate rule's evaluation_window_sec (waf.tf); 6.0 changes the
+      # region handling of several resources used here.
+      version = ">= 5.40.0, < 6.0.0"
     }
   }
 }

@@ -34,6 +34,10 @@ run "defaults_forward_plain_http_without_nat_keys_or_waf" {
     condition     = length(aws_iam_role_policy.read_api_keys) == 0 && length(aws_wafv2_web_acl.rate_limit) == 0
     error_message = "Nothing is created for keys or the WAF by default."
   }
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["ecr.api", "ecr.dkr", "logs"])
+    error_message = "Without keys: the ECR and Logs interface endpoints only."
+  }
 }
 
 run "a_certificate_turns_port_80_into_a_redirect" {

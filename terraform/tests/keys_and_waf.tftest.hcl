@@ -40,6 +40,32 @@ run "keys_reach_the_container_as_a_secret_and_only_the_execution_role_reads_it" 
   }
 }
 
+run "without_a_nat_gateway_the_keys_secret_is_reached_through_an_endpoint" {
+  command = plan
+
+  assert {
+    condition     = contains(keys(aws_vpc_endpoint.interface), "secretsmanager")
+    error_message = "Keys on and no NAT gateway (the default): ECS needs a Secrets Manager endpoint to read the keys."
+  }
+  assert {
+    condition     = aws_vpc_endpoint.interface["secretsmanager"].private_dns_enabled && aws_vpc_endpoint.interface["secretsmanager"].vpc_endpoint_type == "Interface"
+    error_message = "The endpoint answers the service's own DNS name inside the VPC."
+  }
+}
+
+run "with_a_nat_gateway_no_secrets_manager_endpoint" {
+  command = plan
+
+  variables {
+    enable_nat_gateway = true
+  }
+
+  assert {
+    condition     = !contains(keys(aws_vpc_endpoint.interface), "secretsmanager")
+    error_message = "With a NAT gateway the secret is reached through it; an endpoint would only cost."
+  }
+}
+
 run "the_waf_blocks_a_client_ip_over_the_rate_with_429_on_the_alb" {
   command = plan
 

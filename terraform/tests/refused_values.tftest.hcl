@@ -84,3 +84,11 @@ run "api_keys_secret_must_be_a_secrets_manager_arn" {
   }
   expect_failures = [var.api_keys_secret_arn]
 }
+
+run "api_keys_secret_arn_needs_its_6_character_suffix" {
+  command = plan
+  variables {
+    api_keys_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys"
+  }
+  expect_failures = [var.api_keys_secret_arn]
+}

@@ -153,7 +153,7 @@ REFUSED_VALUE_MESSAGES = {
     "var.task_size": "is not a Fargate CPU/memory pair",
     "var.allowed_ingress_cidrs": "needs at least one valid IPv4 CIDR block",
     "var.ssl_policy": "ssl_policy must be a TLS 1.2+ policy",
-    "var.api_keys_secret_arn": "api_keys_secret_arn must be a Secrets Manager secret ARN",
+    "var.api_keys_secret_arn": "must be the full Secrets Manager secret ARN, ending in the 6-character suffix",
     "aws_ecs_service.this": "max_capacity must be at least min_capacity",
     "aws_lb.this": "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S",
     "aws_ecs_task_definition.this": "server_keep_alive_timeout must be greater than alb_idle_timeout",
@@ -185,3 +185,26 @@ def test_every_refused_value_is_refused_by_a_rule_that_says_why() -> None:
     assert expected == set(REFUSED_VALUE_MESSAGES), "a run of refused_values.tftest.hcl without its message here"
     for address, message in REFUSED_VALUE_MESSAGES.items():
         assert any(message in text for text in _rule_messages(address)), (address, _rule_messages(address))
+
+
+# Arguments the module uses that the AWS provider gained after 5.0, with the release that brought
+# each (from the provider's changelog). A user on an older provider gets "Unsupported argument"
+# even where the feature is off: the module's lower bound must be at least the newest of these.
+PROVIDER_ARGUMENTS_SINCE = {
+    "evaluation_window_sec": (5, 40, 0),
+}
+
+
+def test_the_provider_lower_bound_covers_every_newer_argument_the_module_uses() -> None:
+    text = "\n".join(path.read_text() for path in terraform_files())
+    constraint = re.search(r'source\s*=\s*"hashicorp/aws"\s*\n\s*(?:#.*\n\s*)*version\s*=\s*"([^"]+)"', text)
+    assert constraint, "versions.tf names no version constraint for hashicorp/aws"
+    lower = re.search(r">=\s*(\d+)\.(\d+)\.(\d+)", constraint.group(1))
+    assert lower, f"no lower bound in {constraint.group(1)!r}"
+    bound = tuple(int(part) for part in lower.groups())
+    used = {argument: since for argument, since in PROVIDER_ARGUMENTS_SINCE.items()
+            if re.search(rf"\b{argument}\s*=", text)}
+    assert used, "the table names no argument the module uses: keep it in step with the module"
+    for argument, since in used.items():
+        needed = ".".join(map(str, since))
+        assert bound >= since, f"{argument} needs hashicorp/aws >= {needed}; versions.tf allows {bound}"
