@@ -63,7 +63,7 @@ resource "aws_ecs_task_definition" "this" {
     healthCheck = {
       command = [
         "CMD-SHELL",
-        "python -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.container_port}${local.health_check_path}', timeout=4)\" || exit 1",
+        "python -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.container_port}${local.liveness_path}', timeout=4)\" || exit 1",
       ]
       interval    = 30
       timeout     = 5

@@ -20,6 +20,9 @@ locals {
   # tests/unit/test_terraform_static.py keeps these two in step with it.
   container_port    = 3000
   health_check_path = "/readyz"
+  # Liveness, for the container health check: a busy task may be slow to say it is ready, and
+  # ECS replaces a task whose container check fails; it must fail only when the process is gone.
+  liveness_path = "/livez"
 
   container_name = var.name
   account_id     = data.aws_caller_identity.current.account_id

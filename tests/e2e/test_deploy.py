@@ -27,7 +27,7 @@ from tests.support.deploy import deploy, moto_kwargs
 from tests.support.image_build import BuiltImage, after_build_result, after_the_image_build
 from tests.support.moto import FAKE_CREDENTIALS, moto_server
 from tests.support.processes import REPO
-from tests.support.service_contract import HEALTH_PATH, SERVICE_PORT
+from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_PORT
 from tests.support.terraform import (
     APPLY_TIMEOUT,
     MOTO_ENV,
@@ -87,7 +87,9 @@ def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
     container = task["containerDefinitions"][0]
     assert container["image"] == image
     assert container["portMappings"][0]["containerPort"] == SERVICE_PORT
-    assert HEALTH_PATH in " ".join(container["healthCheck"]["command"])
+    # ECS replaces a task whose container check fails: it asks liveness; the ALB asks readiness.
+    assert LIVENESS_PATH in " ".join(container["healthCheck"]["command"])
+    assert HEALTH_PATH not in " ".join(container["healthCheck"]["command"])
     assert container["logConfiguration"]["logDriver"] == "awslogs"
     assert {e["name"] for e in container["environment"]} == set(variable_default("service_environment"))
     # The API keys reach the container from Secrets Manager, never as plain environment.

@@ -11,7 +11,7 @@ import hcl2
 
 from pls_core.config import SETTINGS, load_config
 from tests.support.processes import REPO
-from tests.support.service_contract import HEALTH_PATH, SERVICE_PORT
+from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_PORT
 from tests.support.terraform import MODULE, blocks, module_locals, parse, terraform_files, variable_default
 
 # --------------------------------------------------------------------------------------------
@@ -41,6 +41,7 @@ def test_container_port_and_health_path_match_the_service() -> None:
     values = module_locals()
     assert values["container_port"] == SERVICE_PORT
     assert values["health_check_path"] == HEALTH_PATH
+    assert values["liveness_path"] == LIVENESS_PATH
 
 
 def test_port_and_health_path_are_written_only_once() -> None:
@@ -50,18 +51,25 @@ def test_port_and_health_path_are_written_only_once() -> None:
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if line.strip().startswith("#") or path.name == "locals.tf":
                 continue
-            if re.search(rf"\b{SERVICE_PORT}\b", line) or HEALTH_PATH in line:
+            if re.search(rf"\b{SERVICE_PORT}\b", line) or HEALTH_PATH in line or LIVENESS_PATH in line:
                 offenders.append(f"{path.name}:{number}: {line.strip()}")
-    assert not offenders, "use local.container_port / local.health_check_path:\n" + "\n".join(offenders)
+    assert not offenders, "use local.container_port / local.health_check_path / local.liveness_path:\n" + \
+        "\n".join(offenders)
 
 
-def test_target_group_and_container_health_checks_use_the_health_path() -> None:
+def test_the_alb_asks_readiness_and_the_container_check_asks_liveness() -> None:
+    """The ALB stops sending to a task that is not ready; ECS replaces a task whose container
+    check fails. Asked readiness, a busy but healthy task would be replaced exactly when the
+    capacity is needed."""
     alb = parse(MODULE / "alb.tf")
     target_group = next(r["aws_lb_target_group"]["this"] for r in alb["resource"] if "aws_lb_target_group" in r)
     assert target_group["health_check"][0]["path"] == "${local.health_check_path}"
     assert target_group["port"] == "${local.container_port}"
+    task = next(r["aws_ecs_task_definition"]["this"] for r in parse(MODULE / "ecs.tf")["resource"]
+                if "aws_ecs_task_definition" in r)
     ecs_text = (MODULE / "ecs.tf").read_text()
-    assert "${local.container_port}${local.health_check_path}" in ecs_text  # container healthCheck URL
+    assert "${local.container_port}${local.liveness_path}" in ecs_text  # the container healthCheck URL
+    assert "health_check_path" not in str(task["container_definitions"])
     assert "containerPort = local.container_port" in ecs_text
 
 
