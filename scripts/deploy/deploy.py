@@ -488,9 +488,34 @@ def bento_version_built(output: str) -> str:
     return match.group(2)
 
 
+# The image platform each task cpu_architecture runs (variables.tf); anything else fails on
+# Fargate only as "exec format error", after the circuit breaker has tried three tasks.
+PLATFORM_OF_ARCHITECTURE = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+DEFAULT_CPU_ARCHITECTURE = "X86_64"  # the module's default (a test keeps the two equal)
+MACHINE_PLATFORMS = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+
+
+def check_platform(args: argparse.Namespace) -> None:
+    """Refuse to build an image the task cannot run, naming both fixes."""
+    architecture = tfvars_value(args, "cpu_architecture") or DEFAULT_CPU_ARCHITECTURE
+    wanted = PLATFORM_OF_ARCHITECTURE.get(architecture)
+    if wanted is None:
+        raise DeployError(f"cpu_architecture = {architecture!r} is not one of {', '.join(PLATFORM_OF_ARCHITECTURE)}",
+                          EXIT_PREREQUISITE)
+    platform = args.platform or MACHINE_PLATFORMS.get(os.uname().machine.lower(), os.uname().machine)
+    if platform != wanted:
+        other = next(arch for arch, plat in PLATFORM_OF_ARCHITECTURE.items() if plat == platform) \
+            if platform in PLATFORM_OF_ARCHITECTURE.values() else None
+        alternative = f', or set cpu_architecture = "{other}" in terraform.tfvars' if other else ""
+        raise DeployError(f"the image would be built for {platform} but the task's cpu_architecture is {architecture} "
+                          f"(it would fail to start with 'exec format error'): build with --platform {wanted}"
+                          f"{alternative}", EXIT_PREREQUISITE)
+
+
 def build_plan(deployment: Deployment, tag: str | None) -> Plan[str]:
     """bentoml build + containerize; returns the bento version (= image tag)."""
     args = deployment.args
+    check_platform(args)
     yield Note("==> build: bento and container image")
     commit = yield Lookup("git commit", git_commit, dry_result="<git-commit>")
     build = ["bentoml", "build", "--output", "tag", "--label", f"git_commit={commit}"]

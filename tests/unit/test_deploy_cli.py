@@ -325,3 +325,42 @@ def test_dry_run_placeholder_uses_the_stacks_name(recording_path: tuple[str, Pat
     assert result.returncode == 0, result.stderr
     assert "<account>.dkr.ecr.eu-central-1.amazonaws.com/pls-staging:v1" in result.stdout
     assert "/pls-service:" not in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# An image the task can run: --platform against the task's cpu_architecture
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tfvars, platform, refused", [
+    ("", "linux/amd64", None),
+    ("", "linux/arm64", "build with --platform linux/amd64, or set cpu_architecture = \"ARM64\""),
+    ('cpu_architecture = "ARM64"\n', "linux/arm64", None),
+    ('cpu_architecture = "ARM64"\n', "linux/amd64",
+     "build with --platform linux/arm64, or set cpu_architecture = \"X86_64\""),
+], ids=["x86-default", "arm-image-x86-task", "arm-both", "x86-image-arm-task"])
+def test_build_refuses_a_platform_the_task_cannot_run(recording_path: tuple[str, Path], tmp_path: Path,
+                                                     tfvars: str, platform: str, refused: str | None) -> None:
+    path, calls = recording_path
+    module = terraform_support.copy_module(tmp_path / "module")
+    (module / "terraform.tfvars").write_text(tfvars)
+    result = deploy(["--dry-run", "--backend", "buildah", "--tf-dir", str(module), "--platform", platform, "build"],
+                    clean_env(PATH=path))
+    if refused is None:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"--opt platform={platform}" in result.stdout
+    else:
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "exec format error" in result.stderr and refused in result.stderr
+        assert "bentoml build" not in result.stdout
+    assert not calls.exists()
+
+
+def test_the_cli_knows_the_modules_default_architecture() -> None:
+    deploy_cli = load_deploy_module()
+    assert terraform_support.variable_default("cpu_architecture") == deploy_cli.DEFAULT_CPU_ARCHITECTURE
+    validation = terraform_support.blocks("variable")["cpu_architecture"]["validation"][0]["condition"]
+    listed = re.search(r"contains\(\[([^\]]*)\]", validation).group(1)
+    allowed = {name.strip().strip('"') for name in listed.split(",")}
+    assert allowed == set(deploy_cli.PLATFORM_OF_ARCHITECTURE), (allowed, validation)
