@@ -116,6 +116,36 @@ resource "aws_lb_listener" "http" {
   }
 }
 
+# Writes to port 80 are refused with a JSON body that says to use HTTPS, not redirected: many
+# clients follow a 301 as a GET and then get a 405 or a 401 that hides the real mistake, and
+# the body (medical text) has already crossed the network in the clear.
+resource "aws_lb_listener_rule" "plain_http_writes" {
+  count = local.https_enabled ? 1 : 0
+
+  listener_arn = aws_lb_listener.http.arn
+  priority     = 1
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      status_code  = "400"
+      message_body = jsonencode({ error = local.plain_http_write_error })
+    }
+  }
+
+  condition {
+    http_request_method {
+      values = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    }
+  }
+}
+
+locals {
+  plain_http_write_error = "This API answers on HTTPS only: send the request to https:// (GET and HEAD on port 80 are redirected; other methods are refused)."
+}
+
 resource "aws_lb_listener" "https" {
   count = local.https_enabled ? 1 : 0
 

@@ -27,6 +27,10 @@ run "defaults_forward_plain_http_without_nat_keys_or_waf" {
     error_message = "No NAT gateway by default: the tasks reach AWS through VPC endpoints."
   }
   assert {
+    condition     = length(aws_lb_listener_rule.plain_http_writes) == 0
+    error_message = "Without a certificate port 80 serves every method."
+  }
+  assert {
     condition     = length(local.container_secrets) == 0 && !local.api_keys_enabled && !local.waf_rate_rule_enabled
     error_message = "No API keys and no WAF rate rule unless asked for."
   }
@@ -55,5 +59,16 @@ run "a_certificate_turns_port_80_into_a_redirect" {
   assert {
     condition     = length(aws_lb_listener.https) == 1
     error_message = "With a certificate there is an HTTPS listener."
+  }
+  assert {
+    condition = (
+      length(aws_lb_listener_rule.plain_http_writes) == 1 &&
+      aws_lb_listener_rule.plain_http_writes[0].action[0].type == "fixed-response" &&
+      tonumber(aws_lb_listener_rule.plain_http_writes[0].action[0].fixed_response[0].status_code) >= 400 &&
+      tonumber(aws_lb_listener_rule.plain_http_writes[0].action[0].fixed_response[0].status_code) < 500 &&
+      strcontains(jsondecode(aws_lb_listener_rule.plain_http_writes[0].action[0].fixed_response[0].message_body).error, "https://") &&
+      toset(one(aws_lb_listener_rule.plain_http_writes[0].condition).http_request_method[0].values) == toset(["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    )
+    error_message = "Writes to port 80 get a 4xx JSON body that says to use HTTPS, not a redirect a client follows as a GET."
   }
 }

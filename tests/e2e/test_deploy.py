@@ -122,6 +122,14 @@ def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
     assert target_group["HealthCheckPath"] == HEALTH_PATH
     listeners = {item["Port"]: item for item in elbv2.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]}
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    # ...except writes, which a redirect would turn into GETs: a 4xx that says to use HTTPS.
+    rules = [r for r in elbv2.describe_rules(ListenerArn=listeners[80]["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert len(rules) == 1, rules
+    action, condition = rules[0]["Actions"][0], rules[0]["Conditions"][0]
+    assert action["Type"] == "fixed-response" and action["FixedResponseConfig"]["StatusCode"] == "400"
+    assert "https://" in json.loads(action["FixedResponseConfig"]["MessageBody"])["error"]
+    methods = condition.get("HttpRequestMethodConfig", {}).get("Values") or condition.get("Values")
+    assert set(methods) == {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, condition
     assert listeners[443]["Protocol"] == "HTTPS"
     assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group["TargetGroupArn"]
 
