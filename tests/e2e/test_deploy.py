@@ -30,6 +30,7 @@ from tests.support.processes import REPO
 from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_PORT
 from tests.support.terraform import (
     APPLY_TIMEOUT,
+    AUTOMATION_ENV,
     MOTO_ENV,
     MOTO_WRAPPER,
     OVERRIDE_TEMPLATE,
@@ -189,7 +190,7 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         env = {key: value for key, value in built.env.items() if not key.startswith("AWS_")}
         env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
                    AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
-                   DEPLOY_TEST_REGISTRY=registry, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
+                   DEPLOY_TEST_REGISTRY=registry, **AUTOMATION_ENV)
         tf_env = {**terraform_env(), **FAKE_CREDENTIALS}
         common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
         timings: dict[str, float] = {}

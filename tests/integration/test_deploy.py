@@ -4,8 +4,6 @@ destroy that creates nothing. The whole path with the real image is tests/e2e/te
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -209,14 +207,10 @@ def test_apply_defaults_to_the_deployed_tag_and_refuses_tags_ecr_lacks(moto_url:
 
 
 @pytest.mark.timeout(600)
-def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
+def test_destroy_targets_only_what_the_state_holds(terraform_bin: str, tmp_path: Path) -> None:
     """After only the first push (the state holds the ECR repository and nothing else),
     destroy lifts the repository's guard and deletes it, and creates no ALB (nor its VPC)."""
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("terraform is not installed (CI=true: the CI machine must provide it)")
-        pytest.skip("terraform is not installed")
+    terraform = terraform_bin
     workdir = terraform_support.copy_module(tmp_path / "module")
     terraform_support.terraform_init(terraform, workdir)
     with moto_server(command=[sys.executable, str(terraform_support.MOTO_WRAPPER)],
@@ -224,7 +218,7 @@ def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
         (workdir / "emulated_override.tf").write_text(
             terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
         (workdir / "terraform.tfvars").write_text('allow_plain_http = true\n')
-        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_env_vars())
+        env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_support.AUTOMATION_ENV)
         kwargs = moto_kwargs(moto_url)
 
         # No state at all: nothing to lift, nothing created.
@@ -249,6 +243,3 @@ def test_destroy_targets_only_what_the_state_holds(tmp_path: Path) -> None:
         vpcs = boto3.client("ec2", **kwargs).describe_vpcs()["Vpcs"]
         assert all(v.get("IsDefault") for v in vpcs), "destroy created a VPC"
 
-
-def terraform_env_vars() -> dict[str, str]:
-    return {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}

@@ -99,8 +99,12 @@ def find_plugin_dir() -> Path | None:
     return None
 
 
+# Terraform without update checks or prompts, as CI runs it.
+AUTOMATION_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
 def terraform_env() -> dict[str, str]:
-    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    env = {**os.environ, **AUTOMATION_ENV}
     # A CLI configuration variable naming a file that does not exist only produces warnings.
     cli_config = env.get("TF_CLI_CONFIG_FILE")
     if cli_config and not Path(cli_config).is_file():
