@@ -1,9 +1,9 @@
 """One deployment's whole life against moto, through the deploy CLI users run: the image the
 session's `deploy.sh build` made (tests/support/image_build.py), pushed to a local registry
-standing in for ECR; a stack first applied as the module was before moved.tf and upgraded to
-today's without replacing anything; then apply with TLS, a NAT gateway, API keys and the WAF;
-the stack checked through the AWS API, a no-change plan, a target-group replacement, roll,
-apply again and destroy.
+standing in for ECR; a stack with TLS, a NAT gateway, API keys and the WAF applied as the
+module was before moved.tf, then upgraded to today's through `deploy.sh apply` without replacing
+anything; the stack checked through the AWS API, a no-change plan, a target-group replacement,
+roll, apply again and destroy.
 
 Every stateful check shares this one life: a full stack costs minutes against moto (the AWS
 provider's own waits, the ALB's alone 30 s), so it runs in the background right after the image
