@@ -1,11 +1,14 @@
-"""An ASGI middleware in front of the whole HTTP app: API keys and request-size limits.
+"""An ASGI middleware in front of the whole HTTP app: API keys, content types and request-size limits.
 
 Policy (README "Access control"): with keys configured, every path needs a key except the ones
 a browser, a load balancer or a reader of the docs must reach without one (OPEN_PATHS). New
 endpoints are therefore protected by default. Bodies larger than the limit are refused from
 their Content-Length before a byte is read; bodies sent without one are counted as they
 arrive. JSON nested deeper than any request of this API could be is refused before the JSON
-parser sees it (Python's parser would recurse once per level).
+parser sees it (Python's parser would recurse once per level). The API's POST routes take
+JSON only: any other Content-Type, or none, is refused with 415 from the headers, before BentoML
+reads the body (its form parser answered 500 to multipart, and it parsed text/plain as JSON, which
+let a page on another site send a CORS "simple" request, one without a preflight).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it never buffers a response, and it
 wraps BentoML's own routes (/generate, /metrics, ...) as well as the mounted web routes.
@@ -38,6 +41,8 @@ REALM = 'Bearer realm="pls-api"'
 # The model-heavy routes: admission control caps how many run at once (overload sheds early,
 # with Retry-After, instead of queueing until the runner's latency budget or the timeout).
 GENERATION_PATHS = frozenset({"/generate", "/generate-with-metrics"})
+# The one media type the API's POST routes take (parameters such as `; charset=utf-8` aside).
+JSON_MEDIA_TYPE = "application/json"
 
 
 def load_api_keys(config: Config) -> tuple[bytes, ...]:
@@ -77,6 +82,17 @@ def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+def is_json_content_type(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the request has exactly one Content-Type and it is application/json (any case,
+    any parameters). Two Content-Type headers are refused: the guard and BentoML could each read
+    a different one."""
+    values = [value for name, value in headers if name.lower() == b"content-type"]
+    if len(values) != 1:
+        return False
+    media_type = values[0].split(b";", 1)[0].strip().lower()
+    return media_type == JSON_MEDIA_TYPE.encode()
+
+
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Whether brackets nest deeper than `limit` outside JSON strings (a linear scan, no parse)."""
     depth = 0
@@ -110,7 +126,8 @@ async def send_error(send: Send, status: int, message: str, headers: dict[str, s
 
 
 class RequestGuardMiddleware:
-    """401 without a valid key (when keys are set), 413 for an oversized body, 400 for deep JSON."""
+    """401 without a valid key (when keys are set), 415 for a body that is not JSON on an API
+    route, 413 for an oversized body, 400 for deep JSON; in that order."""
 
     def __init__(self, app: ASGIApp, api_keys: tuple[bytes, ...], max_body_bytes: int,
                  api_models: dict[str, tuple[type, type]] | None = None,
@@ -122,6 +139,8 @@ class RequestGuardMiddleware:
         self.api_keys = api_keys
         self.max_body_bytes = max_body_bytes
         self.api_models = api_models or {}
+        # The API's own routes (BentoML's @bentoml.api): POST with a JSON body, nothing else.
+        self.json_routes = frozenset(self.api_models)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,6 +157,12 @@ class RequestGuardMiddleware:
                 await send_error(send, 401, "the API key is not valid",
                                  {"WWW-Authenticate": f'{REALM}, error="invalid_token"'})
                 return
+        if (scope["method"] == "POST" and scope["path"] in self.json_routes
+                and not is_json_content_type(scope.get("headers") or [])):
+            # After the key check (an unauthenticated caller learns nothing), before the body is read.
+            await send_error(send, 415, f"the request body must be JSON: send 'Content-Type: {JSON_MEDIA_TYPE}'",
+                             {"Accept-Post": JSON_MEDIA_TYPE})
+            return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             body = await self._read_limited_body(headers, receive, send)
             if body is None:

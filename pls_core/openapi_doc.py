@@ -2,7 +2,7 @@
 
 BentoML 1.4's generator drops `null` from optional fields (a text with no words has a null
 reading ease), types the 400 body's `detail` as a string (it is pydantic's list of errors), and
-cannot know about the answers of pls_core/http_guard.py (401, 413) or of overload (503). A client
+cannot know about the answers of pls_core/http_guard.py (401, 413, 415) or of overload (503). A client
 generated from the uncorrected document rejects valid answers; schemathesis finds each of these.
 The request and response schemas are taken from the pydantic models themselves.
 """
@@ -25,6 +25,7 @@ DETAIL_SCHEMA = {
 }
 EXTRA_ERRORS = {
     "413": "Request body larger than PLS_MAX_BODY_BYTES",
+    "415": "The body was not sent as Content-Type: application/json (the one accepted)",
     "429": "Too many requests: retry after the Retry-After header's seconds",
     "503": "Overloaded or a model worker is restarting: retry after the Retry-After header's seconds",
     "504": "The request took longer than PLS_REQUEST_TIMEOUT_S",

@@ -257,3 +257,70 @@ def test_a_server_without_cors_origins_answers_no_origin(client: httpx.Client) -
     assert "access-control-allow-origin" not in answer.headers
     post = client.post("/classify", json={"text": TEXT}, headers={**AUTH, "Origin": ALLOWED_ORIGIN})
     assert post.status_code == 200 and "access-control-allow-origin" not in post.headers
+
+
+# --- content types: JSON only on the API's POST routes (415 before BentoML reads the body) ---
+NOT_JSON = {
+    # BentoML's form parser raised on these before validation: 500.
+    "multipart-with-boundary": ({"Content-Type": "multipart/form-data; boundary=xyz"},
+                                b'--xyz\r\nContent-Disposition: form-data; name="text"\r\n\r\n'
+                                + TEXT.encode() + b"\r\n--xyz--\r\n"),
+    "multipart-without-boundary": ({"Content-Type": "multipart/form-data"}, b"text=whatever"),
+    # CORS "simple" requests (no preflight) that BentoML parsed as JSON and answered 200.
+    "text-plain": ({"Content-Type": "text/plain"}, None),
+    "form-urlencoded": ({"Content-Type": "application/x-www-form-urlencoded"}, None),
+    "no-content-type": ({}, None),
+    "xml": ({"Content-Type": "application/xml"}, None),
+}
+ERROR_LOG_MARKS = ("[ERROR]", "[CRITICAL]", "Traceback", "status=500")
+
+
+def access_log_lines(log_path: Path, start: int, expected: int) -> str:
+    """The server log written since `start`, once it holds `expected` access-log lines of the API
+    (BentoML writes them after the answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        new = log_path.read_bytes()[start:].decode(errors="replace")
+        if len(re.findall(r"\bpath=/(generate|classify|evaluate)", new)) >= expected or time.monotonic() > deadline:
+            return new
+
+
+@pytest.mark.parametrize("case", sorted(NOT_JSON))
+def test_a_body_that_is_not_json_is_a_415_on_every_api_route_and_logs_no_error(
+        keyed_server: tuple[str, Path], client: httpx.Client, case: str) -> None:
+    headers, raw = NOT_JSON[case]
+    log_path = keyed_server[1]
+    start = log_path.stat().st_size
+    answers = {}
+    for path, body in INFERENCE.items():
+        # The valid JSON body of each endpoint unless the case sends its own (a form, say).
+        response = client.post(path, content=raw if raw is not None else json.dumps(body).encode(),
+                               headers={**AUTH, **headers})
+        answers[path] = (response.status_code, response.headers.get("content-type"), response.text)
+    new_log = access_log_lines(log_path, start, len(INFERENCE))
+    assert {path: status for path, (status, _, _) in answers.items()} == dict.fromkeys(INFERENCE, 415), answers
+    for path, (_, content_type, text) in answers.items():
+        assert content_type == "application/json", (path, content_type)
+        assert "application/json" in json.loads(text)["error"], (path, text)
+    errors = [line for line in new_log.splitlines() if any(mark in line for mark in ERROR_LOG_MARKS)]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "Application/JSON;charset=UTF-8"])
+def test_json_with_or_without_parameters_is_still_answered(client: httpx.Client, content_type: str) -> None:
+    for path, body in INFERENCE.items():
+        response = client.post(path, content=json.dumps(body).encode(), headers={**AUTH, "Content-Type": content_type})
+        assert response.status_code == 200, (path, response.text)
+
+
+def test_the_key_check_comes_before_the_content_type_check(client: httpx.Client) -> None:
+    """An unauthenticated caller learns nothing about the API from the 415."""
+    response = client.post("/classify", content=b"text=x", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 401
+
+
+def test_the_api_document_lists_the_415(client: httpx.Client) -> None:
+    spec = client.get("/docs.json").json()
+    for path in INFERENCE:
+        assert "415" in spec["paths"][path]["post"]["responses"], path
