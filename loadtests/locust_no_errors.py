@@ -4,11 +4,13 @@
 
 Mostly /generate on the first 80 words of real abstracts (200-350 tokens with the task prefix,
 64 new tokens, 4 beams), with /classify and /generate-with-metrics mixed in so the API process's
-own CPU work (tokenizing, metrics) runs alongside generation.
+own CPU work (tokenizing, metrics) runs alongside generation. PLS_API_KEY=KEY in the environment
+sends `Authorization: Bearer KEY` (a service with API keys on).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -19,6 +21,8 @@ FALLBACK = ["The patient had a myocardial infarction and was administered an ana
 ABSTRACTS = ([" ".join(line.split()[:80]) for line in COCHRANE.read_text().splitlines()]
              if COCHRANE.is_file() else FALLBACK)
 TIMEOUT_S = 300
+API_KEY = os.environ.get("PLS_API_KEY", "").strip()
+HEADERS = {"Content-Type": "application/json", **({"Authorization": f"Bearer {API_KEY}"} if API_KEY else {})}
 
 
 class SustainedUser(FastHttpUser):
@@ -27,7 +31,7 @@ class SustainedUser(FastHttpUser):
     connection_timeout = TIMEOUT_S
 
     def _post(self, path: str, body: dict) -> None:
-        with self.client.post(path, json=body, name=path, catch_response=True) as response:
+        with self.client.post(path, json=body, name=path, catch_response=True, headers=HEADERS) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
 

@@ -8,6 +8,9 @@ abstracts, several chunks); generation alternates greedy and 4-beam search at ra
 answer is checked (status, fields, num_chunks against the text's size and the token counts),
 and a wrong answer counts as a failure with the reason, like an HTTP error.
 Set PLS_LOADTEST_RECORD=FILE to write one JSON line per request (what `loadtests.run` reads).
+A service with API keys on: PLS_API_KEY=KEY in the environment (`loadtests.run --api-key` sets
+it); every request then carries `Authorization: Bearer KEY`. A 401 is a failure that says the key
+is missing or wrong, and stops that user: one such failure per user, not thousands.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 
 from locust import HttpUser, between, events, task
+from locust.exception import StopUser
 
 # Run as a plain file by locust: make the `loadtests` package importable from the repo root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +40,14 @@ from loadtests.checks import (
 TEXTS = load_texts()
 REQUEST_TIMEOUT_S = 300
 BEAMS = (1, 4)
+API_KEY = os.environ.get("PLS_API_KEY", "").strip()
+
+
+def unauthorized_message() -> str:
+    """What a 401 means here, without the key itself."""
+    if API_KEY:
+        return "HTTP 401: the service refused the API key in PLS_API_KEY (not one of its keys)"
+    return "HTTP 401: the service needs an API key: set PLS_API_KEY (or loadtests.run --api-key)"
 
 
 class PLSUser(HttpUser):
@@ -44,24 +56,31 @@ class PLSUser(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        if API_KEY:  # the session's headers go with every request of this user, whatever its path
+            self.client.headers["Authorization"] = f"Bearer {API_KEY}"
 
     def post_checked(self, path: str, body: dict, check) -> None:
-        with self.client.post(path, json=body, name=path, catch_response=True,
-                              timeout=REQUEST_TIMEOUT_S) as response:
+        with self.client.post(path, json=body, name=path, catch_response=True, timeout=REQUEST_TIMEOUT_S,
+                              headers={"Content-Type": "application/json"}) as response:
+            unauthorized = response.status_code == 401
             if response.status_code == 0:  # no HTTP answer at all: refused, reset, timed out
                 response.failure(f"no answer: {response.error}")
-                return
-            if response.status_code != 200:
+            elif unauthorized:
+                response.failure(unauthorized_message())
+            elif response.status_code != 200:
                 response.failure(describe_failure(response.status_code, response.text))
-                return
-            try:
-                answer = response.json()
-            except ValueError:
-                response.failure("answer is not JSON")
-                return
-            problem = check(answer)
-            if problem:
-                response.failure(f"{path}: {problem}")
+            else:
+                try:
+                    answer = response.json()
+                except ValueError:
+                    response.failure("answer is not JSON")
+                else:
+                    problem = check(answer)
+                    if problem:
+                        response.failure(f"{path}: {problem}")
+        if unauthorized:
+            # Every later request of this user would get the same 401: one failure saying why is enough.
+            raise StopUser()
 
 
 class ClassifyUser(PLSUser):

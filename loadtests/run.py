@@ -9,6 +9,10 @@ users, each held --step-hold seconds). --users/--spawn-rate/--duration override 
 Writes into --out: locust's CSV files (locust_*.csv) and HTML report (report.html), the
 per-request records (requests.jsonl) and summary.md; the step profile adds step_chart.png,
 the capacity, the autoscaling target and the cost per 1,000 summaries.
+A service with API keys on: --api-key KEY or PLS_API_KEY=KEY in the environment (better: argv
+shows in `ps`). The key goes to the locust process through its environment and is sent as
+`Authorization: Bearer` on every request; it is never printed, nor written in the report. A key
+the service answers 401 to (or none where it needs one) stops the run before any load (exit 2).
 Exit status: 0 when every gate holds, 1 when one breaks (each broken gate is printed with its
 endpoint and figure), 2 when the test could not run. The step profile breaks the SLO at high
 load by design: there the gates apply to its capacity (the first step must meet the SLO, and
@@ -42,6 +46,8 @@ PROFILES = {
 }
 STEP_USERS = [1, 2, 4, 8, 16, 32]
 USER_CLASSES = ("ClassifyUser", "GenerateUser", "GenerateWithMetricsUser")
+API_KEY_ENV = "PLS_API_KEY"  # what the locustfile reads
+HIDDEN = "***"
 
 
 class CouldNotRun(Exception):
@@ -85,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stop-timeout", type=int, default=120,
                         help="seconds the requests in flight at the end may take to finish")
     parser.add_argument("--out", type=Path, default=Path("loadtest-report"), help="report folder")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV), metavar="KEY",
+                        help=f"API key of a service with keys on, sent as 'Authorization: Bearer' (default: "
+                             f"${API_KEY_ENV}, which keeps it out of `ps`; '' sends none); never printed")
     gates = parser.add_argument_group("SLO gates (they set the exit status)")
     gates.add_argument("--max-failure-ratio", type=float, default=0.0,
                        help="most failed/all requests allowed per endpoint (default 0)")
@@ -105,7 +114,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, profile[name])
     if (args.vcpu_hour is None) != (args.gb_hour is None):
         parser.error("--vcpu-hour and --gb-hour go together")
+    args.api_key = (args.api_key or "").strip() or None
     return args
+
+
+def shown_command(argv: list[str], args: argparse.Namespace) -> str:
+    """The command line for the report, with the API key and served keys replaced by ***."""
+    secrets = [args.api_key] if args.api_key else []
+    for setting in args.serve_env:
+        name, _, value = setting.partition("=")
+        if name == "PLS_API_KEYS":
+            secrets += [key.strip() for key in value.split(",") if key.strip()] + [value]
+    shown = []
+    for arg in argv:
+        for secret in sorted(secrets, key=len, reverse=True):
+            arg = arg.replace(secret, HIDDEN)
+        shown.append(arg)
+    return " ".join(["python -m loadtests.run", *shown])
 
 
 def gates_from(args: argparse.Namespace) -> Gates:
@@ -153,6 +178,10 @@ def run_locust(args: argparse.Namespace, host: str) -> Path:
     records = args.out / "requests.jsonl"
     env = {**os.environ, "PLS_LOADTEST_RECORD": str(records), "PYTHONPATH": str(REPO),
            "PLS_STEP_USERS": ",".join(map(str, args.step_users)), "PLS_STEP_HOLD_S": str(args.step_hold)}
+    # The key travels in the environment, not in argv, which every user of the machine can read.
+    env.pop(API_KEY_ENV, None)
+    if args.api_key:
+        env[API_KEY_ENV] = args.api_key
     result = subprocess.run(locust_command(args, host), cwd=REPO, env=env)
     # locust exits 1 when any request failed; the gates below judge that. Anything else is a crash.
     if result.returncode not in (0, 1) or not records.is_file():
@@ -160,11 +189,27 @@ def run_locust(args: argparse.Namespace, host: str) -> Path:
     return records
 
 
-def model_tag(host: str) -> str:
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def model_tag(host: str, api_key: str | None = None) -> str:
+    """The served model's tag from /health, which also needs the key when keys are on: a 401
+    there stops the run before any load (CouldNotRun), saying whether the key is missing or wrong."""
     try:
-        return httpx.get(host + "/health", timeout=10).json().get("model_path", "unknown")
-    except (httpx.HTTPError, ValueError):
+        response = httpx.get(host + "/health", headers=auth_headers(api_key), timeout=10)
+    except httpx.HTTPError:
         return "unknown (/health did not answer)"
+    if response.status_code == 401:
+        if api_key:
+            raise CouldNotRun(f"{host} refused the API key (401 to /health): the key given with --api-key or "
+                              f"{API_KEY_ENV} is not one of the service's keys")
+        raise CouldNotRun(f"{host} needs an API key (401 to /health): give it with --api-key KEY or "
+                          f"{API_KEY_ENV}=KEY in the environment")
+    try:
+        return response.json().get("model_path", "unknown")
+    except (ValueError, AttributeError):
+        return f"unknown (/health answered {response.status_code})"
 
 
 def write_summary(args: argparse.Namespace, host: str, tag: str, requests: list[report.Request]) -> list[str]:
@@ -186,7 +231,7 @@ def write_summary(args: argparse.Namespace, host: str, tag: str, requests: list[
              f"- load: {load}; locustfile weights classify 3 : generate 2 : generate-with-metrics 1",
              f"- when: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; load generator: "
              f"{platform.node()}, {os.cpu_count()} CPUs",
-             f"- command: `python -m loadtests.run {' '.join(sys.argv[1:])}`",
+             f"- command: `{shown_command(sys.argv[1:], args)}`",
              "- reports: [report.html](report.html), locust_stats.csv, locust_failures.csv, "
              "locust_stats_history.csv, requests.jsonl", "",
              "## SLO gates", ""]
@@ -271,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             with target(args) as host:
-                tag = model_tag(host)
+                tag = model_tag(host, args.api_key)
                 records = run_locust(args, host)
         except (CouldNotRun, RuntimeError) as error:  # RuntimeError: `bentoml serve` never got ready
             print(f"error: {error}", file=sys.stderr)

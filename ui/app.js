@@ -1,6 +1,7 @@
 // The page's behaviour: plain JavaScript, no build step, nothing loaded from the internet.
 // It calls the service's own API: POST /classify (is the text plain? figures before),
-// POST /generate-with-metrics (the summary, figures after) and GET /lexicon (terms to highlight).
+// POST /generate-with-metrics (the summary, figures after) and GET /lexicon (terms to highlight),
+// with an API key it asks for when the service answers 401.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -60,20 +61,102 @@ async function errorMessage(response) {
   return `Something went wrong in the service (error ${status}). Please try again; if it keeps happening, tell the people who run it.`;
 }
 
-async function postJson(path, body) {
-  let response;
+// --- API keys --------------------------------------------------------------------------------
+// A service with keys on answers 401 to its API (the page, /lexicon and the docs stay open). The
+// page then asks for a key and keeps it in sessionStorage: this tab only, gone when it closes.
+// Never a cookie (the browser would send it on every request) nor localStorage (kept for good).
+const KEY_STORAGE = "pls-api-key";
+let apiKey = "";
+
+function readStoredKey() {
+  try { return sessionStorage.getItem(KEY_STORAGE) || ""; } catch (_) { return ""; }
+}
+
+function keepKey(key) {
+  apiKey = key;
   try {
-    response = await fetch(apiUrl(path), {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch (_) { /* storage blocked: the key lasts as long as this page does */ }
+  $("forget-key").hidden = !key;
+}
+
+function forgetKey() {
+  keepKey("");
+  $("status-text").textContent = "The API key is forgotten. The page asks for it again when the service needs it.";
+  $("submit").focus();
+}
+
+// Show the key prompt; resolve with the key entered, or reject when the person cancels.
+function askForKey(refused) {
+  const dialog = $("key-dialog");
+  const form = $("key-form");
+  const field = $("api-key");
+  $("key-message").textContent = refused
+    ? "The service did not accept this key. Check it and enter it again."
+    : "The service needs an API key to answer.";
+  $("key-error").hidden = true;
+  field.value = "";
+  return new Promise((resolve, reject) => {
+    const finish = (key) => {
+      form.removeEventListener("submit", submitted);
+      $("key-cancel").removeEventListener("click", cancelled);
+      dialog.removeEventListener("cancel", cancelled);
+      field.value = "";  // the key stays in storage and in the requests, not in the page
+      dialog.close();
+      if (key) resolve(key);
+      else reject(new ApiError("The service needs an API key, and none was entered. Press Simplify to enter one."));
+    };
+    const submitted = (event) => {
+      event.preventDefault();
+      const key = field.value.trim();
+      if (!key) {
+        $("key-error").textContent = "Enter the key first.";
+        $("key-error").hidden = false;
+        field.focus();
+        return;
+      }
+      finish(key);
+    };
+    const cancelled = (event) => { event.preventDefault(); finish(""); };
+    form.addEventListener("submit", submitted);
+    $("key-cancel").addEventListener("click", cancelled);
+    dialog.addEventListener("cancel", cancelled);  // Escape
+    dialog.showModal();
+    field.focus();
+  });
+}
+
+async function send(path, body, key) {
+  const headers = { "Content-Type": "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  try {
+    return await fetch(apiUrl(path), { method: "POST", headers, body: JSON.stringify(body) });
   } catch (_) {
     throw new ApiError("The service cannot be reached. Check the connection; a page hosted on another site "
       + "also needs that site listed in the service's PLS_CORS_ORIGINS.");
   }
-  if (!response.ok) throw new ApiError(await errorMessage(response));
-  return response.json();
+}
+
+// POST JSON to the API with the key, if there is one; on a 401 ask for a key (again) and retry.
+async function postJson(path, body) {
+  for (;;) {
+    const sentKey = apiKey;
+    const response = await send(path, body, sentKey);
+    if (response.status === 401) {
+      if (sentKey) keepKey("");  // refused: a wrong or withdrawn key is not kept
+      const status = $("status-text").textContent;
+      $("status-text").textContent = "Waiting for an API key…";
+      try {
+        keepKey(await askForKey(Boolean(sentKey)));
+      } finally {
+        $("status-text").textContent = status;
+      }
+      continue;
+    }
+    if (!response.ok) throw new ApiError(await errorMessage(response));
+    return response.json();
+  }
 }
 
 // --- medical terms ---------------------------------------------------------------------------
@@ -404,7 +487,9 @@ function updateCount() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  keepKey(readStoredKey());
   $("form").addEventListener("submit", simplify);
+  $("forget-key").addEventListener("click", forgetKey);
   $("copy").addEventListener("click", copySummary);
   $("text").addEventListener("input", updateCount);
   loadExamples();
