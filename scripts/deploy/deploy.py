@@ -654,11 +654,85 @@ def require_image_in_ecr(deployment: Deployment, repository_url: str | None, ver
                           f"(`deploy.sh --tag {version} push`), or pick a pushed tag with --tag", EXIT_PREREQUISITE)
 
 
+def image_tag_of(image: str) -> str:
+    """The tag of `registry/name:tag` (a registry host may have a port; `latest` when untagged)."""
+    name = image.rpartition("/")[2].partition("@")[0]
+    return name.rpartition(":")[2] if ":" in name else "latest"
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """The service runs another task definition than the one Terraform last applied."""
+
+    running_task_definition: str
+    running_tag: str
+    applied_task_definition: str
+    applied_tag: str
+
+
+def rolled_back(ecs: Any, cluster: str, service: str, applied_task_definition: str,
+                applied_tag: str) -> RolledBack | None:
+    """What the service runs when it is not what the state says. Terraform sets the service's
+    task definition on apply; only ECS moves it back, when the deployment circuit breaker rolls
+    a failed deployment back. A deployment of the applied one still in progress counts as applied."""
+    described = ecs.describe_services(cluster=cluster, services=[service]).get("services") or []
+    if not described or described[0].get("status") != "ACTIVE":
+        return None
+    running = described[0].get("taskDefinition")
+    if not running or running == applied_task_definition:
+        return None
+    containers = ecs.describe_task_definition(taskDefinition=running)["taskDefinition"]["containerDefinitions"]
+    image = next((c["image"] for c in containers if c.get("essential", True)), containers[0]["image"])
+    return RolledBack(running, image_tag_of(image), applied_task_definition, applied_tag)
+
+
+def require_not_rolled_back(deployment: Deployment, command: str) -> None:
+    """Refuse to redeploy what the circuit breaker rolled back (apply without --tag applies the
+    state's tag, the failed one) or to roll the service while the state disagrees with it."""
+    outputs = deployment.outputs
+    applied = outputs.get("task_definition_arn")
+    cluster, service = outputs.get("cluster_name"), outputs.get("service_name")
+    if not (applied and cluster and service):
+        return  # nothing applied yet
+    if (deployment.args.cluster or cluster, deployment.args.service or service) != (cluster, service):
+        return  # --cluster/--service name another service than the state's
+    found = rolled_back(aws_client("ecs", deployment.region()), cluster, service, applied,
+                        outputs.get("image_tag") or "?")
+    if found is None:
+        return
+    if found.running_tag == found.applied_tag:
+        cause = (f"the last apply (task definition {found.applied_task_definition}) was rolled back to "
+                 f"{found.running_task_definition}; both run image {found.running_tag}, so the settings "
+                 "(service_environment, task_size, ...) of that apply failed")
+        adopt = ("fix the settings, then `deploy.sh --tag {tag} apply`; see why the tasks failed with "
+                 f"`aws logs tail /ecs/{service} --since 1h`").format(tag=found.running_tag)
+    else:
+        cause = (f"the service runs image {found.running_tag} ({found.running_task_definition}), but the last "
+                 f"apply deployed {found.applied_tag} ({found.applied_task_definition}): the deployment circuit "
+                 f"breaker rolled {found.applied_tag} back")
+        adopt = (f"adopt the running image with `deploy.sh --tag {found.running_tag} apply`, or deploy a fixed "
+                 f"version with `deploy.sh --tag VERSION apply`; see why {found.applied_tag}'s tasks failed with "
+                 f"`aws logs tail /ecs/{service} --since 1h`")
+    consequence = ("`apply` without --tag would deploy the failed image again" if command == "apply"
+                   else "`roll` would restart the rolled-back version while Terraform's state names the failed one")
+    raise DeployError(f"{cause}. {consequence}. To go on, {adopt}", EXIT_PREREQUISITE)
+
+
+def rollback_check_plan(deployment: Deployment, command: str) -> Plan[None]:
+    cluster = deployment.args.cluster or deployment.outputs.get("cluster_name") or "<cluster>"
+    service = deployment.args.service or deployment.outputs.get("service_name") or "<service>"
+    yield ApiCall(f"aws ecs describe-services --cluster {cluster} --services {service}"
+                  "  # the service must run the task definition Terraform applied (no rollback since)",
+                  lambda: require_not_rolled_back(deployment, command))
+
+
 def apply_plan(deployment: Deployment, tag: str | None) -> Plan[None]:
     """terraform apply of `tag` (in `all`: the one just built and pushed), else of the tag the
     stack runs now."""
     args, outputs = deployment.args, deployment.outputs
     yield Note("==> apply: terraform")
+    if not tag:
+        yield from rollback_check_plan(deployment, "apply")
     version = tag or (yield Lookup("the deployed tag", lambda: deployed_tag(outputs), dry_result="<deployed-tag>"))
     repository_url = args.repository_url or outputs.get("ecr_repository_url")
     name = repository_name(repository_url) if repository_url else deployment.stack_name()
@@ -761,6 +835,8 @@ def roll_plan(deployment: Deployment, after_apply: bool) -> Plan[None]:
 
     timeout = f"(timeout {args.timeout:.0f}s)"
     started = None
+    if not after_apply:
+        yield from rollback_check_plan(deployment, "roll")
     if after_apply:
         started = yield ApiCall(f"aws ecs describe-services --cluster {cluster} --services {service}"
                                 "  # the deployment apply started, when it is still in progress:",

@@ -83,7 +83,16 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(moto_url: str, 
 # --------------------------------------------------------------------------------------------
 
 
-def _create_service(moto_url: str) -> tuple[str, str]:
+def _register_task_definition(ecs, image: str) -> str:
+    return ecs.register_task_definition(
+        family="pls-service", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="2048",
+        memory="4096",
+        containerDefinitions=[{"name": "pls-service", "image": image, "essential": True,
+                               "portMappings": [{"containerPort": 3000}]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def _create_service(moto_url: str, image: str = "pls-service:1") -> tuple[str, str]:
     kwargs = moto_kwargs(moto_url)
     ec2 = boto3.client("ec2", **kwargs)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
@@ -91,12 +100,7 @@ def _create_service(moto_url: str) -> tuple[str, str]:
     group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
     ecs = boto3.client("ecs", **kwargs)
     ecs.create_cluster(clusterName="pls-service")
-    task = ecs.register_task_definition(
-        family="pls-service", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="2048",
-        memory="4096",
-        containerDefinitions=[{"name": "pls-service", "image": "pls-service:1", "essential": True,
-                               "portMappings": [{"containerPort": 3000}]}],
-    )["taskDefinition"]["taskDefinitionArn"]
+    task = _register_task_definition(ecs, image)
     ecs.create_service(
         cluster="pls-service", serviceName="pls-service", taskDefinition=task, desiredCount=1,
         launchType="FARGATE",
@@ -199,6 +203,53 @@ def test_apply_defaults_to_the_deployed_tag_and_refuses_tags_ecr_lacks(moto_url:
     assert f"{url}:20260202.1 is not in ECR" in result.stderr
     assert "deploy.sh --tag 20260202.1 push" in result.stderr
     assert not any(" apply " in c for c in recorded(calls)), recorded(calls)
+
+
+@pytest.mark.timeout(180)
+def test_apply_and_roll_refuse_to_redeploy_what_the_circuit_breaker_rolled_back(
+        moto_url: str, recording_path: tuple[str, Path]) -> None:
+    """Applied A, then B; B's tasks failed and ECS moved the service back to A's task definition,
+    as the circuit breaker does. The state (outputs) still names B."""
+    path, calls = recording_path
+    kwargs = moto_kwargs(moto_url)
+    ecr = moto_ecr(moto_url, "us-east-1")
+    url = ecr.create_repository(repositoryName="pls-service")["repository"]["repositoryUri"]
+    for tag in ("20260101.1", "20260202.1"):
+        put_image(ecr, tag)
+    cluster, service = _create_service(moto_url, image=f"{url}:20260101.1")
+    ecs = boto3.client("ecs", **kwargs)
+    definition_a = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+    definition_b = _register_task_definition(ecs, f"{url}:20260202.1")
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=definition_b)  # apply B
+    outputs = {"ecr_repository_url": url, "ecr_repository_name": "pls-service", "region": "us-east-1",
+               "cluster_name": cluster, "service_name": service}
+    state_outputs(calls, **outputs, image_tag="20260202.1", task_definition_arn=definition_b)
+    env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, PATH=path)
+
+    # Before the rollback: the service runs what was applied, so apply goes ahead.
+    result = deploy(["apply", "--auto-approve"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=definition_a)  # the rollback
+    for command in ("apply", "roll"):
+        calls.unlink()
+        result = deploy([command, "--auto-approve"], env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        message = result.stderr
+        assert "runs image 20260101.1" in message and "deployed 20260202.1" in message, message
+        assert "circuit breaker rolled 20260202.1 back" in message, message
+        assert "deploy.sh --tag 20260101.1 apply" in message, message
+        assert "Traceback" not in message
+        assert not any(" apply " in f" {c} " for c in recorded(calls)), recorded(calls)
+        assert ecs.describe_services(cluster=cluster, services=[service])["services"][0][
+            "taskDefinition"] == definition_a, f"{command} changed the service"
+
+    # Adopting the running image is what the message says to run: it goes ahead.
+    calls.unlink()
+    result = deploy(["apply", "--auto-approve", "--tag", "20260101.1"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    applies = [c for c in recorded(calls) if " apply " in c]
+    assert len(applies) == 1 and "-var=image_tag=20260101.1" in applies[0], recorded(calls)
 
 
 # --------------------------------------------------------------------------------------------

@@ -241,6 +241,38 @@ def test_roll_reports_a_circuit_breaker_rollback() -> None:
     assert "rolling back to deployment ecs-svc/old" in message
 
 
+@pytest.mark.parametrize(("image", "tag"), [
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/pls-service:20260101.1", "20260101.1"),
+    ("localhost:5000/team/pls-service:v2", "v2"),
+    ("localhost:5000/pls-service", "latest"),
+    ("pls-service:v3@sha256:abc", "v3"),
+])
+def test_the_running_tag_is_read_from_the_image_reference(image: str, tag: str) -> None:
+    assert load_deploy_module().image_tag_of(image) == tag
+
+
+class RolledBackEcs:
+    """A service moved back to `running`, whose container runs `image`."""
+
+    def __init__(self, running: str, image: str) -> None:
+        self.running, self.image = running, image
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict:
+        return {"services": [{"status": "ACTIVE", "taskDefinition": self.running}]}
+
+    def describe_task_definition(self, taskDefinition: str) -> dict:
+        return {"taskDefinition": {"containerDefinitions": [{"name": "pls-service", "image": self.image,
+                                                             "essential": True}]}}
+
+
+def test_a_rolled_back_service_is_told_from_a_settled_one() -> None:
+    module = load_deploy_module()
+    ecs = RolledBackEcs("td:1", "repo:20260101.1")
+    found = module.rolled_back(ecs, "c", "s", "td:2", "20260202.1")
+    assert found == module.RolledBack("td:1", "20260101.1", "td:2", "20260202.1")
+    assert module.rolled_back(ecs, "c", "s", "td:1", "20260101.1") is None
+
+
 def test_roll_times_out_with_the_last_state() -> None:
     deploy_cli = load_deploy_module()
     stuck = {"id": "ecs-svc/new", "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "taskDefinition": "td:2",
