@@ -9,7 +9,7 @@
 locals {
   alb_dimensions          = { LoadBalancer = aws_lb.this.arn_suffix }
   target_group_dimensions = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
-  service_dimensions      = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.this.name }
+  service_dimensions      = { ClusterName = aws_ecs_cluster.this.name, ServiceName = local.service.name }
 
   # The ALB's own 5xx and the service's are counted alike.
   count_of_5xx = {

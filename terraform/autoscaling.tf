@@ -24,9 +24,16 @@ resource "aws_appautoscaling_target" "this" {
 
   service_namespace  = "ecs"
   scalable_dimension = "ecs:service:DesiredCount"
-  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this.name}"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${local.service.name}"
   min_capacity       = var.min_capacity
   max_capacity       = var.max_capacity
+
+  lifecycle {
+    precondition {
+      condition     = var.max_capacity >= var.min_capacity
+      error_message = "max_capacity must be at least min_capacity."
+    }
+  }
 }
 
 resource "aws_appautoscaling_policy" "this" {

@@ -92,7 +92,14 @@ resource "aws_ecs_task_definition" "this" {
 # Service
 ################################################################################
 
+# One of two services exists, the same but for who owns the task count: `ignore_changes` cannot
+# depend on a variable. With autoscaling, Application Auto Scaling owns it after creation (a
+# later apply must not undo a scale-out); without, every apply sets it to min_capacity.
+# Switching enable_autoscaling on a running stack replaces the service: README, "Scaling".
+
 resource "aws_ecs_service" "this" {
+  count = var.enable_autoscaling ? 1 : 0
+
   name             = var.name
   cluster          = aws_ecs_cluster.this.id
   task_definition  = aws_ecs_task_definition.this.arn
@@ -133,13 +140,7 @@ resource "aws_ecs_service" "this" {
   wait_for_steady_state = false
 
   lifecycle {
-    # Autoscaling owns the task count after creation.
     ignore_changes = [desired_count]
-
-    precondition {
-      condition     = var.max_capacity >= var.min_capacity
-      error_message = "max_capacity must be at least min_capacity."
-    }
   }
 
   # The target group must be attached to a listener before a service can use it, and the
@@ -150,4 +151,54 @@ resource "aws_ecs_service" "this" {
     aws_iam_role_policy.execution,
     aws_iam_role_policy.read_api_keys,
   ]
+}
+
+# The same service, its task count set by Terraform (enable_autoscaling = false).
+resource "aws_ecs_service" "fixed_count" {
+  count = var.enable_autoscaling ? 0 : 1
+
+  name             = var.name
+  cluster          = aws_ecs_cluster.this.id
+  task_definition  = aws_ecs_task_definition.this.arn
+  desired_count    = var.min_capacity
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  health_check_grace_period_seconds = var.health_check_grace_period_seconds
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.this.arn
+    container_name   = local.container_name
+    container_port   = local.container_port
+  }
+
+  enable_ecs_managed_tags = true
+  propagate_tags          = "SERVICE"
+
+  wait_for_steady_state = false
+
+  depends_on = [
+    aws_lb_listener.http,
+    aws_lb_listener.https,
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.read_api_keys,
+  ]
+}
+
+locals {
+  service = one(concat(aws_ecs_service.this, aws_ecs_service.fixed_count))
 }

@@ -40,3 +40,9 @@ moved {
   from = aws_appautoscaling_policy.requests[0]
   to   = aws_appautoscaling_policy.this["requests"]
 }
+
+# The service gained `count` (ecs.tf: one of two services exists, by enable_autoscaling).
+moved {
+  from = aws_ecs_service.this
+  to   = aws_ecs_service.this[0]
+}

@@ -45,7 +45,7 @@ output "cluster_arn" {
 
 output "service_name" {
   description = "Name of the ECS service."
-  value       = aws_ecs_service.this.name
+  value       = local.service.name
 }
 
 output "task_definition_arn" {

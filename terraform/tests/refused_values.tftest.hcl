@@ -34,7 +34,7 @@ run "max_capacity_at_least_min_capacity" {
     min_capacity = 3
     max_capacity = 2
   }
-  expect_failures = [aws_ecs_service.this]
+  expect_failures = [aws_appautoscaling_target.this]
 }
 
 run "alb_idle_timeout_outlasts_the_request_timeout" {

@@ -31,12 +31,14 @@ from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_P
 from tests.support.terraform import (
     APPLY_TIMEOUT,
     AUTOMATION_ENV,
+    MODULE,
     MOTO_ENV,
     MOTO_WRAPPER,
     OVERRIDE_TEMPLATE,
     PLAN_TIMEOUT,
     check,
     copy_module,
+    parse,
     run_terraform,
     terraform_binary,
     terraform_env,
@@ -48,11 +50,17 @@ from tests.support.terraform import (
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys-AbCdEf"
 WAF_RATE_LIMIT = 100
 
-# The files moved.tf maps from, as they were before the alarms and scaling policies came from one
-# map (commit 821b62e), kept as fixtures so that the test needs no git history (shallow clones).
-BEFORE_FOR_EACH = REPO / "tests" / "fixtures" / "terraform_before_for_each"
-MAPPED_FILES = ("alarms.tf", "autoscaling.tf")
-EARLIER_ADDRESSES = ("aws_cloudwatch_metric_alarm.", "aws_appautoscaling_policy.")
+# The files moved.tf maps from, as they were before each move: the alarms and scaling policies
+# before they came from one map each (commit 821b62e), the service before it gained `count`
+# (ecs.tf, and outputs.tf that names it). Fixtures, so that the test needs no git history.
+BEFORE_MOVES = REPO / "tests" / "fixtures" / "terraform_before_moves"
+MAPPED_FILES = ("alarms.tf", "autoscaling.tf", "ecs.tf", "outputs.tf")
+EARLIER_ADDRESSES = ("aws_cloudwatch_metric_alarm.", "aws_appautoscaling_policy.", "aws_ecs_service.")
+# Terraform moves a resource that gains `count` to index [0] by itself; moved.tf says so anyway.
+IMPLICIT_MOVES = {"aws_ecs_service.this"}
+# Files added since, absent from the earlier module: the upgrade creates what they declare, and
+# nothing else.
+NEW_FILES = ("service_alarms.tf",)
 
 
 def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
@@ -64,9 +72,10 @@ def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args
     return json.loads(shown.stdout).get("resource_changes", [])
 
 
-def production_settings(certificate_arn: str) -> str:
+def production_settings(certificate_arn: str, alarm_topic: str) -> str:
     """terraform.tfvars of the life: each optional path switched on."""
     return "\n".join([
+        f'alarm_actions = ["{alarm_topic}"]',           # alarms and failed deployments notify a topic
         f'certificate_arn = "{certificate_arn}"',       # the HTTPS listener and the HTTP->HTTPS redirect
         "enable_nat_gateway = true",                    # the NAT gateway next to the endpoints
         f'api_keys_secret_arn = "{SECRET_ARN}"',        # keys from Secrets Manager
@@ -74,7 +83,7 @@ def production_settings(certificate_arn: str) -> str:
     ]) + "\n"
 
 
-def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
+def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str, alarm_topic: str) -> None:
     """Spot-check what the apply created, through the AWS API as moto serves it."""
     ecs = boto3.client("ecs", **kwargs)
     service = ecs.describe_services(cluster=outputs["cluster_name"]["value"],
@@ -135,11 +144,27 @@ def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str) -> None:
     assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group["TargetGroupArn"]
 
     # An alarm when no task is healthy, also when the metric is missing altogether.
-    alarms = {a["MetricName"]: a for a in boto3.client("cloudwatch", **kwargs).describe_alarms()["MetricAlarms"]}
+    described_alarms = boto3.client("cloudwatch", **kwargs).describe_alarms()["MetricAlarms"]
+    alarms = {a.get("MetricName"): a for a in described_alarms}
     healthy = alarms["HealthyHostCount"]
     assert (healthy["ComparisonOperator"], healthy["Threshold"]) == ("LessThanThreshold", 1)
     assert healthy["TreatMissingData"] == "breaching"
     assert {d["Name"] for d in healthy["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+
+    # Fewer tasks running than desired, from Container Insights' counts, notifies the topic...
+    name = outputs["service_name"]["value"]
+    below = {a["AlarmName"]: a for a in described_alarms}[f"{name}-tasks-below-desired"]
+    assert below["AlarmActions"] == [alarm_topic]
+    counts = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in below["Metrics"] if "MetricStat" in q}
+    assert counts == {"desired": "DesiredTaskCount", "running": "RunningTaskCount"}
+    # ...and so does a deployment the circuit breaker failed, which no metric shows.
+    events = boto3.client("events", **kwargs)
+    pattern = json.loads(events.describe_rule(Name=f"{name}-deployment-failed")["EventPattern"])
+    assert pattern["detail"]["eventName"] == ["SERVICE_DEPLOYMENT_FAILED"]
+    assert pattern["resources"] == [service["serviceArn"]]
+    targets = events.list_targets_by_rule(Rule=f"{name}-deployment-failed")["Targets"]
+    assert [target["Arn"] for target in targets] == [alarm_topic]
+    assert "<reason>" in targets[0]["InputTransformer"]["InputTemplate"]
 
     # Scale-out waits for a new task to serve before adding another.
     policies = boto3.client("application-autoscaling", **kwargs).describe_scaling_policies(
@@ -175,10 +200,13 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
 
     # The module as a deployment made before moved.tf has it.
     workdir = copy_module(tmp_path / "module")
-    current = {name: (workdir / name).read_text() for name in (*MAPPED_FILES, "moved.tf")}
+    current = {name: (workdir / name).read_text() for name in (*MAPPED_FILES, *NEW_FILES, "moved.tf")}
     for name in MAPPED_FILES:
-        (workdir / name).write_text((BEFORE_FOR_EACH / f"{name}.txt").read_text())
-    (workdir / "moved.tf").unlink()
+        (workdir / name).write_text((BEFORE_MOVES / f"{name}.txt").read_text())
+    for name in (*NEW_FILES, "moved.tf"):
+        (workdir / name).unlink()
+    new_resources = tuple(f"{kind}.{name}" for file in NEW_FILES for block in parse(MODULE / file)["resource"]
+                          for kind, named in block.items() for name in named)
     terraform_init(terraform_bin, workdir)
 
     (tmp_path / "registry").mkdir()
@@ -222,29 +250,33 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         # which the deploy CLI's Terraform reads too): TLS, a NAT gateway, API keys, the WAF.
         certificate_arn = boto3.client("acm", **kwargs).request_certificate(
             DomainName="pls.example.com")["CertificateArn"]
-        (workdir / "terraform.tfvars").write_text(production_settings(certificate_arn))
+        alarm_topic = boto3.client("sns", **kwargs).create_topic(Name="pls-alerts")["TopicArn"]
+        (workdir / "terraform.tfvars").write_text(production_settings(certificate_arn, alarm_topic))
         earlier_vars = [f"-var=image_tag={version}"]
         check(terraform("apply", "-auto-approve", *earlier_vars), "terraform apply of the earlier module")
         listed = run_terraform(terraform_bin, ["state", "list"], workdir, 60, tf_env)
         check(listed, "terraform state list")
         earlier = {address for address in listed.stdout.split() if address.startswith(EARLIER_ADDRESSES)}
-        assert len(earlier) == 7, sorted(earlier)
+        assert len(earlier) == 8, sorted(earlier)
 
         # 3. Today's module: without moved.tf it would destroy exactly those; with it, only moves.
-        for name in MAPPED_FILES:
+        for name in (*MAPPED_FILES, *NEW_FILES):
             (workdir / name).write_text(current[name])
         without_moves = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
         deleted = {change["address"] for change in without_moves if change["change"]["actions"] == ["delete"]}
-        assert deleted == earlier, "without moved.tf the plan should destroy exactly the earlier addresses"
+        assert deleted == earlier - IMPLICIT_MOVES, "without moved.tf the plan should destroy the earlier addresses"
         (workdir / "moved.tf").write_text(current["moved.tf"])
         changes = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
+        created = {c["address"] for c in changes if c["change"]["actions"] == ["create"]
+                   and c["address"].startswith(new_resources)}
+        assert {address.partition("[")[0] for address in created} == set(new_resources), created
         not_kept = [f"{change['address']}: {change['change']['actions']}" for change in changes
-                    if change["change"]["actions"] != ["no-op"]]
+                    if change["change"]["actions"] != ["no-op"] and change["address"] not in created]
         assert not not_kept, "the upgrade would change resources:\n" + "\n".join(not_kept)
         moved_from = {c["previous_address"]: c["address"] for c in changes if "previous_address" in c}
         assert set(moved_from) == earlier, f"not moved: {sorted(earlier - set(moved_from))}"
-        assert all(address.startswith(("aws_cloudwatch_metric_alarm.this[", "aws_appautoscaling_policy.this["))
-                   for address in moved_from.values()), moved_from
+        assert all(address.startswith(("aws_cloudwatch_metric_alarm.this[", "aws_appautoscaling_policy.this[",
+                                       "aws_ecs_service.this[0]")) for address in moved_from.values()), moved_from
 
         # 4. The upgrade through the deploy CLI: a tag ECR lacks is refused, the pushed one applied.
         refused = step("--tag", "never-pushed", "apply", expect=2)
@@ -253,7 +285,7 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         outputs = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, tf_env).stdout)
         assert outputs["api_url"]["value"].startswith("https://")
         repository_url = outputs["ecr_repository_url"]["value"]
-        assert_stack_in_moto(kwargs, outputs, image=f"{repository_url}:{version}")
+        assert_stack_in_moto(kwargs, outputs, image=f"{repository_url}:{version}", alarm_topic=alarm_topic)
 
         # 5. Nothing left to change.
         tag_var = f"-var=image_tag={version}"
@@ -282,7 +314,48 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         assert f"-var=image_tag={version}" in again.stdout
         assert "0 added, 0 changed, 0 destroyed" in again.stdout
 
-        # 9. destroy lifts the deletion guards, then removes everything.
+        # 9. A rollback: B applied, its tasks fail and ECS moves the service back to A's task
+        # definition, as the circuit breaker does. The state still names B: apply without --tag
+        # and roll refuse to redeploy it; --tag A, the command they name, adopts what runs.
+        ecs = boto3.client("ecs", **kwargs)
+        cluster, service = outputs["cluster_name"]["value"], outputs["service_name"]["value"]
+        definition_a = json.loads(run_terraform(terraform_bin, ["output", "-json"], workdir, 60, tf_env).stdout)[
+            "task_definition_arn"]["value"]
+        failed_tag = f"{version}-failed"
+        boto3.client("ecr", **kwargs).put_image(repositoryName="pls-service", imageTag=failed_tag,
+                                                imageManifest=manifest, imageManifestMediaType=media_type)
+        step("--tag", failed_tag, "apply")
+        definition_b = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+        assert definition_b != definition_a
+        ecs.update_service(cluster=cluster, service=service, taskDefinition=definition_a)
+        for command in ("apply", "roll"):
+            refused = step(command, expect=2)
+            assert f"runs image {version} " in refused.stderr, refused.stderr
+            assert f"rolled {failed_tag} back" in refused.stderr, refused.stderr
+            assert f"deploy.sh --tag {version} apply" in refused.stderr, refused.stderr
+        step("--tag", version, "apply")
+        adopted = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+        image = ecs.describe_task_definition(taskDefinition=adopted)["taskDefinition"]["containerDefinitions"][0][
+            "image"]
+        assert image.endswith(f":{version}"), image
+
+        # 10. Without autoscaling Terraform owns the task count. The switch as the README gives it
+        # (the service moved in the state, not replaced), then min_capacity 1 -> 3 is applied.
+        check(run_terraform(terraform_bin, ["state", "mv", "aws_ecs_service.this[0]", "aws_ecs_service.fixed_count[0]"],
+                            workdir, 60, tf_env), "terraform state mv")
+        with (workdir / "terraform.tfvars").open("a") as tfvars:
+            tfvars.write("enable_autoscaling = false\nmin_capacity = 3\n")
+        switched = {c["address"]: c["change"]["actions"]
+                    for c in planned_changes(terraform_bin, workdir, tf_env, [tag_var])
+                    if c["change"]["actions"] != ["no-op"]}
+        assert switched.pop("aws_ecs_service.fixed_count[0]") == ["update"], switched
+        assert all(actions == ["delete"] and address.startswith("aws_appautoscaling_")
+                   for address, actions in switched.items()), switched
+        assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"] == 1
+        step("apply")
+        assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"] == 3
+
+        # 11. destroy lifts the deletion guards, then removes everything.
         step("destroy", timeout=900)
         assert boto3.client("elbv2", **kwargs).describe_load_balancers()["LoadBalancers"] == []
         assert boto3.client("ecr", **kwargs).describe_repositories()["repositories"] == []

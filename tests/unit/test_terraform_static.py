@@ -119,6 +119,17 @@ def test_tfvars_example_sets_only_declared_variables() -> None:
     assert set(example.get("service_environment", {})) <= known
 
 
+def test_the_production_example_survives_a_dead_task() -> None:
+    """One task is an outage whenever it dies or is replaced (a crashed worker, an AZ event, a
+    deployment's failed health check): the production example runs two, one per private subnet's AZ."""
+    with (MODULE / "terraform.tfvars.example").open() as handle:
+        example = hcl2.load(handle)
+    assert example["min_capacity"] >= 2
+    assert example["max_capacity"] >= example["min_capacity"]
+    assert len(example["private_subnet_cidrs"]) >= 2, "tasks spread over the AZs of these subnets"
+    assert variable_default("min_capacity") == 1, "the module's own default stays the cheap trial"
+
+
 def test_module_files_are_split_by_concern() -> None:
     names = {path.name for path in terraform_files()}
     for required in ("versions.tf", "variables.tf", "outputs.tf", "network.tf", "ecr.tf", "ecs.tf", "alb.tf",
@@ -162,7 +173,7 @@ REFUSED_VALUE_MESSAGES = {
     "var.allowed_ingress_cidrs": "needs at least one valid IPv4 CIDR block",
     "var.ssl_policy": "ssl_policy must be a TLS 1.2+ policy",
     "var.api_keys_secret_arn": "must be the full Secrets Manager secret ARN, ending in the 6-character suffix",
-    "aws_ecs_service.this": "max_capacity must be at least min_capacity",
+    "aws_appautoscaling_target.this": "max_capacity must be at least min_capacity",
     "aws_lb.this": "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S",
     "aws_ecs_task_definition.this": "server_keep_alive_timeout must be greater than alb_idle_timeout",
     "aws_lb_listener.http": "would cross the internet unencrypted",

@@ -27,6 +27,7 @@ provider "aws" {
     ecs                   = "@MOTO_URL@"
     elb                   = "@MOTO_URL@"
     elbv2                 = "@MOTO_URL@"
+    events                = "@MOTO_URL@"
     iam                   = "@MOTO_URL@"
     kms                   = "@MOTO_URL@"
     s3                    = "@MOTO_URL@"
