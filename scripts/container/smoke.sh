@@ -6,7 +6,8 @@
 # Steps: models into the BentoML store (demo models when none are there) -> local base image
 # (debootstrap, made once) -> `bentoml build` -> `bentoml containerize --backend buildah` ->
 # `podman run` -> wait for /readyz -> one /generate, one /classify -> a short load while
-# sampling memory -> print the measured figures. The container is always stopped and removed.
+# sampling memory -> kill -9 the simplifier worker under load (it must restart in place) ->
+# print the measured figures. The container is always stopped and removed.
 #
 # Exit codes: 0 passed; 1 a step or check failed; 3 buildah/podman are missing or cannot run on
 # this machine (CI=true installs them instead, and then any failure is a plain failure).
@@ -209,8 +210,10 @@ if cfg.get("User") in (None, "", "root", "0"):
 if "3000/tcp" not in (cfg.get("ExposedPorts") or {}):
     problems.append("port 3000 not exposed")
 hc = img.get("Healthcheck") or cfg.get("Healthcheck") or {}
-if "/readyz" not in " ".join(hc.get("Test") or []):
-    problems.append(f"no HEALTHCHECK on /readyz (got {hc!r})")
+if "/livez" not in " ".join(hc.get("Test") or []):
+    problems.append(f"no HEALTHCHECK on /livez (got {hc!r})")
+if "BENTOML_CONTAINERIZED" not in " ".join(cfg.get("Entrypoint") or []):
+    problems.append(f"the entrypoint keeps BENTOML_CONTAINERIZED: a dead worker stops the server ({cfg.get('Entrypoint')!r})")
 env = dict(e.split("=", 1) for e in cfg.get("Env") or [])
 for name in ("PLS_DEVICE", "OMP_NUM_THREADS", "HF_HUB_OFFLINE"):  # what bentofile.yaml sets
     if name not in env:
@@ -369,6 +372,18 @@ mem_bytes >>"$LOG_DIR/mem-samples.txt"
 PEAK_MEM=$(sort -n "$LOG_DIR/mem-samples.txt" | tail -1)
 to_mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 
+# --- 9b. a crashed worker ------------------------------------------------------------------
+# An out-of-memory kill (or any crash) of the simplifier's worker under load: the image restarts
+# it in place (its entrypoint drops BENTOML_CONTAINERIZED, which would make BentoML shut the
+# whole server down instead), so the container keeps running, /livez never fails and requests
+# get 200 again within seconds.
+say "kill -9 of the simplifier worker under load"
+"$PY" "$REPO_ROOT/loadtests/fault_kill_worker.py" --url "$URL" --container "$CONTAINER" --clients 2 \
+    --before-s 3 --after-s 20 --require-recovery 60 >"$LOG_DIR/worker-kill.txt" 2>&1 \
+    || { cat "$LOG_DIR/worker-kill.txt" >&2; fail "the container did not recover from a killed worker"; }
+KILL_RECOVERY_S=$(awk '/^gap: kill -> first 200/ { print $NF }' "$LOG_DIR/worker-kill.txt")
+say "worker killed: first 200 again after ${KILL_RECOVERY_S}s, the container kept running"
+
 # --- 10. figures --------------------------------------------------------------------------
 {
     echo "bento:                  $BENTO_TAG (git $GIT_COMMIT)"
@@ -380,6 +395,7 @@ to_mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
     echo "podman create:          ${CREATE_S} s (vfs copies the image; not part of the cold start)"
     echo "memory idle:            $(to_mib "$IDLE_MEM")"
     echo "memory under load:      $(to_mib "$PEAK_MEM") peak ($LOAD requests, 4 concurrent, ${LOAD_S} s)"
+    echo "worker killed:          first 200 again after ${KILL_RECOVERY_S} s (restarted in place, under load)"
     echo "runs as:                $USER_IN (uid $UID_IN)"
 } | tee "$REPORT"
 say "PASS (figures saved to $REPORT)"

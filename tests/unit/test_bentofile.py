@@ -23,7 +23,7 @@ from pls_core.config import SETTINGS, load_config
 from pls_core.model_layout import CLASSIFIER_MODEL_NAME, SIMPLIFIER_MODEL_NAME
 from tests.support.image_scan import AWS_KEY_ID, PRIVATE_KEY, secret_values
 from tests.support.processes import REPO
-from tests.support.service_contract import HEALTH_PATH, SERVICE_PORT
+from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_PORT
 
 BENTOFILE = REPO / "bentofile.yaml"
 
@@ -217,7 +217,7 @@ def test_docker_env_sets_real_settings_with_valid_values(bentofile):
     assert env["HF_HUB_OFFLINE"] == "1", "the image must never download models at start"
 
 
-def test_image_is_python_311_with_a_readiness_health_check(bentofile):
+def test_image_is_python_311_with_a_liveness_health_check(bentofile):
     docker = bentofile["docker"]
     assert "3.11" in docker["base_image"]
     template = (REPO / docker["dockerfile_template"]).read_text()
@@ -225,7 +225,18 @@ def test_image_is_python_311_with_a_readiness_health_check(bentofile):
     assert "{{ super() }}" in template
     healthcheck = next(line for line in template.splitlines() if "HEALTHCHECK" in line)
     assert healthcheck
-    assert f"127.0.0.1:{SERVICE_PORT}{HEALTH_PATH}" in template
+    # The container check asks whether the process answers, not whether it is ready (the ALB's
+    # question): a busy or restarting task must not be killed for it.
+    assert f"127.0.0.1:{SERVICE_PORT}{LIVENESS_PATH}" in template
+    assert HEALTH_PATH not in template.split("#}")[-1]
+
+
+def test_the_image_restarts_a_dead_worker_instead_of_stopping():
+    """BentoML's base Dockerfile sets BENTOML_CONTAINERIZED, which turns its process manager's
+    restart of a dead worker off (the server shuts down); the image's entrypoint drops it."""
+    template = (REPO / "scripts/container/Dockerfile.template").read_text()
+    entrypoints = re.findall(r"^ENTRYPOINT (.+)$", template, re.MULTILINE)
+    assert entrypoints == ['["env", "-u", "BENTOML_CONTAINERIZED", "{{ bento__entrypoint }}"]']
 
 
 @pytest.fixture
