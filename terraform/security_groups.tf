@@ -30,6 +30,15 @@ resource "aws_vpc_security_group_ingress_rule" "alb" {
   from_port         = each.value.port
   to_port           = each.value.port
   cidr_ipv4         = each.value.cidr
+
+  lifecycle {
+    # Anyone on the internet could run the models, and nothing would tell one caller from
+    # another or slow one down: refused unless the operator says in so many words it is wanted.
+    precondition {
+      condition     = !local.open_to_world || local.api_keys_enabled || local.waf_enabled || var.allow_anonymous_api
+      error_message = "allowed_ingress_cidrs includes 0.0.0.0/0 with no API keys and no WAF: anyone on the internet could call the API anonymously, as often as they like. Set api_keys_secret_arn, waf_rate_limit (or waf_web_acl_arn), narrow allowed_ingress_cidrs, or set allow_anonymous_api = true to accept it."
+    }
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {

@@ -124,6 +124,12 @@ variable "allow_plain_http" {
   default     = false
 }
 
+variable "allow_anonymous_api" {
+  description = "Accept an API anyone on the internet may call without a key: without it, allowed_ingress_cidrs containing 0.0.0.0/0 requires api_keys_secret_arn or a WAF (waf_rate_limit, waf_web_acl_arn). Set it only for a public demo."
+  type        = bool
+  default     = false
+}
+
 variable "ssl_policy" {
   description = "ALB security policy of the HTTPS listener. Only TLS 1.2+ policies are accepted."
   type        = string

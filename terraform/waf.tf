@@ -29,6 +29,7 @@ variable "waf_rate_window_seconds" {
 
 locals {
   waf_rate_rule_enabled = var.waf_rate_limit != null
+  waf_enabled           = local.waf_rate_rule_enabled || var.waf_web_acl_arn != null
 }
 
 resource "aws_wafv2_web_acl" "rate_limit" {

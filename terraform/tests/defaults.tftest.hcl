@@ -7,8 +7,9 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag        = "20260101-test"
-  allow_plain_http = true
+  image_tag           = "20260101-test"
+  allow_plain_http    = true
+  allow_anonymous_api = true
 }
 
 run "defaults_forward_plain_http_without_nat_keys_or_waf" {
@@ -70,5 +71,20 @@ run "a_certificate_turns_port_80_into_a_redirect" {
       toset(one(aws_lb_listener_rule.plain_http_writes[0].condition).http_request_method[0].values) == toset(["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
     )
     error_message = "Writes to port 80 get a 4xx JSON body that says to use HTTPS, not a redirect a client follows as a GET."
+  }
+}
+
+run "a_narrowed_network_needs_no_keys_or_waf" {
+  command = plan
+
+  variables {
+    allowed_ingress_cidrs = ["10.0.0.0/8"]
+    allow_plain_http      = false
+    allow_anonymous_api   = false
+  }
+
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.alb) == ["80-10.0.0.0/8"]
+    error_message = "Callers from a narrowed network need no keys or WAF: only that network reaches the ALB."
   }
 }

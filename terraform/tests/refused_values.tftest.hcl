@@ -8,8 +8,9 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag        = "20260101-test"
-  allow_plain_http = true
+  image_tag           = "20260101-test"
+  allow_plain_http    = true
+  allow_anonymous_api = true
 }
 
 run "task_size_must_be_a_fargate_pair" {
@@ -91,4 +92,12 @@ run "api_keys_secret_arn_needs_its_6_character_suffix" {
     api_keys_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys"
   }
   expect_failures = [var.api_keys_secret_arn]
+}
+
+run "an_anonymous_api_open_to_the_world_must_be_asked_for" {
+  command = plan
+  variables {
+    allow_anonymous_api = false
+  }
+  expect_failures = [aws_vpc_security_group_ingress_rule.alb]
 }

@@ -7,8 +7,9 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag        = "20260101-test"
-  allow_plain_http = true
+  image_tag           = "20260101-test"
+  allow_plain_http    = true
+  allow_anonymous_api = true
 }
 
 run "autoscaling_owns_the_count" {

@@ -7,9 +7,10 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag        = "20260101-test"
-  allow_plain_http = true
-  alarm_actions    = ["arn:aws:sns:us-east-1:123456789012:pls-alerts"]
+  image_tag           = "20260101-test"
+  allow_plain_http    = true
+  allow_anonymous_api = true
+  alarm_actions       = ["arn:aws:sns:us-east-1:123456789012:pls-alerts"]
 }
 
 run "tasks_below_desired_and_failed_deployments_notify_the_topic" {

@@ -268,7 +268,7 @@ def test_destroy_targets_only_what_the_state_holds(terraform_bin: str, tmp_path:
                      env=terraform_support.MOTO_ENV, log_path=tmp_path / "moto.log") as moto_url:
         (workdir / "emulated_override.tf").write_text(
             terraform_support.OVERRIDE_TEMPLATE.read_text().replace("@MOTO_URL@", moto_url))
-        (workdir / "terraform.tfvars").write_text('allow_plain_http = true\n')
+        (workdir / "terraform.tfvars").write_text('allow_plain_http = true\nallow_anonymous_api = true\n')
         env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, **terraform_support.AUTOMATION_ENV)
         kwargs = moto_kwargs(moto_url)
 

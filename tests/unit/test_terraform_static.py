@@ -177,6 +177,7 @@ REFUSED_VALUE_MESSAGES = {
     "aws_lb.this": "alb_idle_timeout must be greater than PLS_REQUEST_TIMEOUT_S",
     "aws_ecs_task_definition.this": "server_keep_alive_timeout must be greater than alb_idle_timeout",
     "aws_lb_listener.http": "would cross the internet unencrypted",
+    "aws_vpc_security_group_ingress_rule.alb": "could call the API anonymously",
     "aws_appautoscaling_policy.this": "scale_out_cooldown must be at least a new task's time to serve",
 }
 
