@@ -102,16 +102,36 @@ def rule_syllables(word: str) -> int:
     return max(1, count)
 
 
-@functools.lru_cache(maxsize=50_000)
+# The syllable cache's bound in bytes, not only in entries: it keeps at most CACHED_WORDS words of at
+# most CACHED_WORD_CHARS characters each (the longest word of the 822 Cochrane texts in data/cochrane/
+# has 30; the 11,846 distinct words there fit with room to spare). A longer "word" is counted, not kept:
+# 20,000-character words, four bytes a character for astral-plane letters, would otherwise keep 80 KB
+# each. Worst case, every entry 64 astral characters: about 10 MB (tests/unit/test_readability.py).
+CACHED_WORD_CHARS = 64
+CACHED_WORDS = 20_000
+
+
 def word_syllables(word: str) -> int:
     """Syllables of one word: its CMU dictionary count; a word the dictionary lacks is counted
-    by hyphen/apostrophe part (dictionary, else :func:`rule_syllables`); at least 1."""
+    by hyphen/apostrophe part (dictionary, else :func:`rule_syllables`); at least 1. Words of
+    up to :data:`CACHED_WORD_CHARS` characters are cached (:data:`CACHED_WORDS` at most)."""
+    if len(word) > CACHED_WORD_CHARS:
+        return _count_word_syllables(word)
+    return _cached_word_syllables(word)
+
+
+def _count_word_syllables(word: str) -> int:
     dictionary = load_syllable_dictionary()
     lowered = word.lower().replace("\u2019", "'")
     if lowered in dictionary:
         return max(1, dictionary[lowered])
     parts = [p for p in _PART_SPLIT_RE.split(lowered) if p]
     return sum(dictionary[p] if dictionary.get(p) else rule_syllables(p) for p in parts) or 1
+
+
+_cached_word_syllables = functools.lru_cache(maxsize=CACHED_WORDS)(_count_word_syllables)
+word_syllables.cache_info = _cached_word_syllables.cache_info  # type: ignore[attr-defined]
+word_syllables.cache_clear = _cached_word_syllables.cache_clear  # type: ignore[attr-defined]
 
 
 def fallback_rule_agreement() -> tuple[int, float, float]:

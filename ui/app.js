@@ -160,12 +160,13 @@ async function postJson(path, body) {
 }
 
 // --- medical terms ---------------------------------------------------------------------------
+// term -> plain words, each term as phraseKey writes it: every lookup below goes by phraseKey.
 let lexicon = {};
 
 async function loadLexicon() {
   try {
     const response = await fetch(apiUrl("lexicon"));
-    if (response.ok) lexicon = await response.json();
+    if (response.ok) lexicon = byPhraseKey(await response.json());
   } catch (_) { /* the page still works, without highlighting */ }
 }
 
@@ -182,9 +183,14 @@ function phrasePattern(phrases) {
   return sorted.length ? new RegExp(`\\b(${sorted.join("|")})\\b`, "gi") : null;
 }
 
-// The lexicon's key for a matched phrase: lower case, one space between its words.
+// The key of a phrase, matched or listed: lower case, one space between its words. Every map a
+// match is looked up in is keyed by it ("mini-stroke" is looked up as "mini stroke").
 function phraseKey(matched) {
   return matched.toLowerCase().replace(/[\s-]+/g, " ");
+}
+
+function byPhraseKey(map) {
+  return Object.fromEntries(Object.entries(map).map(([phrase, value]) => [phraseKey(phrase), value]));
 }
 
 function termsIn(text) {
@@ -195,8 +201,9 @@ function termsIn(text) {
   return [...found];
 }
 
-// Fill `element` with `text`, wrapping each phrase of `classes` (lowercase phrase -> CSS class)
-// in a <mark>. Built from text nodes, never from HTML, so pasted text cannot inject markup.
+// Fill `element` with `text`, wrapping each phrase of `classes` (phrase -> CSS class; `classes` and
+// `titles` are keyed by phraseKey) in a <mark>. Built from text nodes, never from HTML, so pasted
+// text cannot inject markup.
 function renderHighlighted(element, text, classes, titles) {
   element.replaceChildren();
   const pattern = phrasePattern(Object.keys(classes));
@@ -219,11 +226,12 @@ function renderHighlighted(element, text, classes, titles) {
 function showTerms(original, summary) {
   const terms = termsIn(original);
   const inOriginal = {}, originalTitles = {}, inSummary = {}, summaryTitles = {};
-  for (const term of terms) {
+  for (const term of terms) {  // terms and the maps' keys are phraseKeys: "mini-stroke" is "mini stroke"
+    const plain = phraseKey(lexicon[term]);
     inOriginal[term] = "term";
     originalTitles[term] = `plain words: ${lexicon[term]}`;
-    inSummary[lexicon[term].toLowerCase()] = "plain";
-    summaryTitles[lexicon[term].toLowerCase()] = `replaces: ${term}`;
+    inSummary[plain] = "plain";
+    summaryTitles[plain] = `replaces: ${term}`;
     inSummary[term] = "term";  // a term the summary kept
     summaryTitles[term] = `medical term; plain words: ${lexicon[term]}`;
   }

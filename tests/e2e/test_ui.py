@@ -189,6 +189,76 @@ def test_page_matches_terms_by_the_servers_rule(browser, server):
         "acute", "myocardial infarction", "myocardial infarction", "infarction related", "hypertension"]
 
 
+def _highlights(driver, page_host, name: str, lexicon: dict, original: str, summary: str) -> dict:
+    """Run the page hosted by `page_host` on `original`, its API a /lexicon file holding `lexicon`
+    and, answered in the page, /classify and /generate-with-metrics giving `summary`; return the
+    marks it shows."""
+    import json
+
+    api = page_host.root / f"{name}-api"
+    api.mkdir(exist_ok=True)
+    (api / "lexicon").write_text(json.dumps(lexicon))
+    open_page(driver, page_host.page_for(name, f"{page_host.origin}/{name}-api/"))
+    wait_for(driver, f"Object.keys(lexicon).length === {len(lexicon)}", 30)  # the page's lexicon, from the file
+    driver.execute_script("""
+        const realFetch = window.fetch;
+        const answers = {
+            'classify': {is_pls: false, confidence: 0.1, reasoning: 'Judged technical.',
+                         flesch_reading_ease: 30, flesch_kincaid_grade: 14, avg_word_length: 6,
+                         technical_terms_count: 3},
+            'generate-with-metrics': {generated_pls: arguments[0], generation_time: 0.1, num_chunks: 1,
+                metrics: {flesch_reading_ease: 60, flesch_kincaid_grade: 8, compression_ratio: 1,
+                          word_length: 12, original_word_length: 12}},
+        };
+        window.fetch = async (url, init) => {
+            const name = String(url).split('/').pop();
+            if (!(init && init.method === 'POST' && name in answers)) return realFetch(url, init);
+            return new Response(JSON.stringify(answers[name]),
+                                {status: 200, headers: {'Content-Type': 'application/json'}});
+        };
+    """, summary)
+    fill_and_submit_with_keyboard(driver, original)
+    wait_for_summary(driver)
+    return {
+        "summary": driver.execute_script("return [...document.querySelectorAll('#summary mark')]"
+                                         ".map(m => [m.className, m.textContent, m.title])"),
+        "original": texts(driver, "#original mark.term"),
+        "verdicts": texts(driver, "#terms tbody td")[2::3],
+    }
+
+
+def test_hyphenated_plain_words_and_terms_are_highlighted(browser, page_host):
+    """Plain words with hyphens ("mini-stroke") are marked as plain words, and a lexicon term
+    written with a hyphen is found too: the page keys every lookup by phraseKey. Before, the
+    summary's "mini-stroke" got class "undefined" (looked up as "mini stroke" in a map keyed
+    "mini-stroke") and a hyphenated term stopped the page with a TypeError.
+
+    No server of its own: the page host serves the page and, as its API, a /lexicon file; the two
+    POSTs are answered in the page."""
+    from pls_core.lexicon import LEXICON
+
+    set_viewport(browser, 1280, 900)
+    shown = _highlights(browser, page_host, "hyphen-plain", LEXICON,
+                        "Patients with a transient ischemic attack and chronic osteoarthritis.",
+                        "People with a mini-stroke and long-term wear-and-tear arthritis.")
+    assert shown == {
+        "summary": [["plain", "mini-stroke", "replaces: transient ischemic attack"],
+                    ["plain", "long-term", "replaces: chronic"],
+                    ["plain", "wear-and-tear arthritis", "replaces: osteoarthritis"]],
+        "original": ["transient ischemic attack", "chronic", "osteoarthritis"],
+        "verdicts": ["replaced by the plain words"] * 3,
+    }, shown
+
+    # A term the lexicon writes with a hyphen matches "beta blocker" in the text (the server's rule).
+    shown = _highlights(browser, page_host, "hyphen-term", {**LEXICON, "beta-blocker": "heart-slowing medicine"},
+                        "Patients took a beta blocker.", "People took a heart-slowing medicine.")
+    assert shown == {
+        "summary": [["plain", "heart-slowing medicine", "replaces: beta blocker"]],
+        "original": ["beta blocker"],
+        "verdicts": ["replaced by the plain words"],
+    }, shown
+
+
 def test_simplify_shows_classification_summary_terms_and_chart(browser, server):
     set_viewport(browser, 1280, 900)
     open_page(browser, server + "/ui")

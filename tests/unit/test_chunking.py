@@ -1,11 +1,18 @@
 """Chunking: every sentence lands in exactly one chunk, in order, and every chunk fits."""
 
 import random
+import re
+import time
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import pls_core.chunking as chunking
 from pls_core.chunking import Chunker, chunk_text, split_sentences
 from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX
+from tests.support.processes import REPO
 from tests.support.samples import COCHRANE_SOURCE, count_each, count_words, split_words
 from tests.support.tiny_tokenizer import FOLDER as TINY_TOKENIZER
 
@@ -217,3 +224,63 @@ def test_a_smaller_model_max_length_makes_smaller_chunks(tmp_path, real_texts):
 def test_a_model_too_short_for_the_task_prefix_is_refused(chunker):
     with pytest.raises(ValueError, match="no room"):
         Chunker(TINY_TOKENIZER / "tokenizer.json", chunker.prefix_tokens + 1)
+
+
+# --- the boundary pattern is linear (issue 25, finding 3) -------------------------------------------
+
+# The pattern before the fix, kept as the reference: it backtracked over a run of [.!?] (quadratic).
+OLD_BOUNDARY = re.compile(r"[.!?]+[\"')\]\u201d\u2019]*\s+")
+
+
+def _old_split(text: str) -> list[str]:
+    with mock.patch.object(chunking, "_BOUNDARY", OLD_BOUNDARY):
+        return split_sentences(text)
+
+
+def _matches(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in pattern.finditer(text)]
+
+
+def test_boundaries_and_sentences_equal_the_old_patterns_on_the_cochrane_texts():
+    texts = []
+    for name in ("val.source", "val.target"):
+        texts += (REPO / "data" / "cochrane" / name).read_text().splitlines()
+    assert len(texts) == 822
+    for text in texts:
+        assert _matches(chunking._BOUNDARY, text) == _matches(OLD_BOUNDARY, text)
+        assert split_sentences(text) == _old_split(text)
+
+
+# Text where the pattern's parts meet: runs of terminators, closers, whitespace, abbreviations.
+PUNCTUATION_HEAVY = st.text(alphabet=".!?\"')]\u201d\u2019 \n\t\u00a0aZ1(", max_size=300)
+ABSTRACT_LIKE = st.lists(st.sampled_from(["Patients", "et", "al.", "vs.", "e.g.", "5.", "trial.", "Yes!", "Why?",
+                                          "...", "?!", '"stop."', "(RR 0.8).", "\u201cend.\u201d", "\n\n", "a"]),
+                         max_size=80).map(" ".join)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=PUNCTUATION_HEAVY | ABSTRACT_LIKE | st.text(max_size=300))
+def test_boundaries_and_sentences_equal_the_old_patterns_on_generated_text(text):
+    assert _matches(chunking._BOUNDARY, text) == _matches(OLD_BOUNDARY, text)
+    assert split_sentences(text) == _old_split(text)
+
+
+def _best_time(text: str, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        split_sentences(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("unit", ["!", ".", "?", "!.?", "?!)\u201d", "! ", ". .", "!!!! ", "a. "])
+def test_splitting_runs_of_terminators_is_linear(unit):
+    """The old pattern took 4-5 s on 20,000 "!" (quadratic). Linear: 20,000 characters cost at
+    most 4x what 5,000 cost, plus a small constant for noise; and well under a second."""
+    short = "A" + unit * (5_000 // len(unit))
+    long = "A" + unit * (20_000 // len(unit))
+    short_s, long_s = _best_time(short), _best_time(long)
+    assert long_s < 4 * short_s + 0.05, (short_s, long_s)
+    assert long_s < 0.5, long_s
+    assert "".join(split_sentences(long)).replace(" ", "") == long.replace(" ", "")

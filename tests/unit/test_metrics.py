@@ -8,20 +8,29 @@ n-grams, w(g) = share of references containing g. Per order n the score is
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
+import string
 import subprocess
 import sys
+import time
+import tracemalloc
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pls_core.metrics import (
     bleu,
     evaluation_metrics,
+    lcs_length,
     rouge,
     sari,
     sari_orders,
     sari_tokenize,
 )
+from tests.support.processes import REPO
 
 # ----------------------------------------------------------------------- tokenisation
 
@@ -309,3 +318,115 @@ def test_pls_core_metric_modules_do_not_import_bentoml_or_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ------------------------------------------- ROUGE in linear memory (issue 25, finding 2)
+
+COCHRANE = REPO / "data" / "cochrane"
+
+
+def _rouge_score_package(prediction: str, reference: str) -> dict[str, float]:
+    """The rouge-score package itself, as pls_core.metrics used it before: the reference values."""
+    from rouge_score import rouge_scorer
+
+    scores = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True).score(reference, prediction)
+    return {name: scores[name].fmeasure for name in ("rouge1", "rouge2", "rougeL")}
+
+
+def _lcs_table(a, b) -> int:
+    """The textbook n × m table: the reference for lcs_length."""
+    rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a, 1):
+        for j, y in enumerate(b, 1):
+            rows[i][j] = rows[i - 1][j - 1] + 1 if x == y else max(rows[i - 1][j], rows[i][j - 1])
+    return rows[-1][-1]
+
+
+def test_rouge_equals_the_rouge_score_package_on_the_cochrane_texts():
+    sources = (COCHRANE / "val.source").read_text().splitlines()
+    targets = (COCHRANE / "val.target").read_text().splitlines()
+    assert len(sources) == len(targets) == 411
+    # Every 10th pair: the summary against its abstract, and against the next review's abstract.
+    for i in range(0, 411, 10):
+        for prediction, reference in ((targets[i], sources[i]), (targets[i], sources[(i + 1) % 411])):
+            assert rouge(prediction, reference) == _rouge_score_package(prediction, reference), i
+
+
+WORDS = ["the", "patients", "patient", "had", "a", "heart", "attack", "attacks", "lowered", "lowers", "trial",
+         "trials", "blood", "pressure", "of", "and", "COVID-19", "beta-blocker", "95%", "é", "ß"]
+ROUGE_TEXT = (st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=60).map(" ".join)
+              | st.text(max_size=200))
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prediction=ROUGE_TEXT, reference=ROUGE_TEXT)
+def test_rouge_equals_the_rouge_score_package_on_generated_texts(prediction, reference):
+    assert rouge(prediction, reference) == _rouge_score_package(prediction, reference)
+
+
+@settings(deadline=None)
+@given(a=st.lists(st.sampled_from("abcd"), max_size=80), b=st.lists(st.sampled_from("abcde"), max_size=80))
+def test_lcs_length_equals_the_table(a, b):
+    assert lcs_length(a, b) == lcs_length(b, a) == _lcs_table(a, b)
+
+
+def test_lcs_length_edges():
+    assert lcs_length([], []) == lcs_length(["a"], []) == lcs_length([], ["a"]) == 0
+    assert lcs_length(list("abcbdab"), list("bdcaba")) == 4  # CLRS's example: "bcba"
+    assert lcs_length(["x"] * 300, ["x"] * 200) == 200
+    tokens = [f"t{i}" for i in range(500)]
+    assert lcs_length(tokens, tokens[::-1]) == 1 and lcs_length(tokens, tokens) == 500
+
+
+def _three_letter_tokens(count: int) -> list[str]:
+    """`count` distinct tokens of 3 characters (the stemmer leaves them alone)."""
+    return ["".join(t) for t in itertools.islice(itertools.product(string.ascii_lowercase, repeat=3), count)]
+
+
+def _traced_peak(function, *args) -> int:
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        function(*args)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+# Measured on 2 cores: 9 MiB and 0.08 s at worst (distinct tokens); the n × m table peaked at 1 GiB
+# (evaluation_metrics, below) and took 25 s. The time bound is loose: timing belongs to benchmarks.
+PEAK_BOUND = 50 * 2**20
+TIME_BOUND_S = 5.0
+
+
+def test_rouge_of_two_10000_token_texts_stays_in_linear_memory():
+    """10,000 tokens a side, the most the 20,000-character limit allows (one-letter words), and
+    the worst case for the bit masks (past the limit: 40,000 characters): 10,000 distinct tokens
+    a side, shuffled (every mask long, the LCS short)."""
+    rng = random.Random(25)
+    tokens = _three_letter_tokens(10_000)
+    shuffled = rng.sample(tokens, len(tokens))
+    letters, other_letters = (" ".join(rng.choice("abcdefghij") for _ in range(10_000)) for _ in range(2))
+    rouge("warm up", "the tokenizer")
+    for prediction, reference, check in (
+            (" ".join(tokens), " ".join(shuffled), lambda s: s["rouge1"] == 1.0 and 0 < s["rougeL"] < 0.1),
+            (letters, other_letters, lambda s: s["rouge1"] > 0.9 and 0.3 < s["rougeL"] < 1)):
+        assert len(prediction.split()) == len(reference.split()) == 10_000
+        started = time.perf_counter()
+        scores = rouge(prediction, reference)
+        elapsed = time.perf_counter() - started
+        assert check(scores), scores
+        assert elapsed < TIME_BOUND_S, elapsed
+        peak = _traced_peak(rouge, prediction, reference)
+        assert peak < PEAK_BOUND, f"ROUGE of 10,000 x 10,000 tokens peaked at {peak / 2**20:.1f} MiB"
+
+
+def test_evaluation_metrics_of_the_longest_texts_stay_in_linear_memory():
+    """/evaluate and /generate-with-metrics both call evaluation_metrics: three texts at the
+    20,000-character limit, ~10,000 tokens each."""
+    rng = random.Random(2)
+    original, generated, reference = (" ".join(rng.choice("abcdefghij") for _ in range(10_000)) for _ in range(3))
+    evaluation_metrics("warm up the", "tokenizers", "and caches")
+    peak = _traced_peak(evaluation_metrics, original, generated, reference)
+    assert peak < PEAK_BOUND, f"evaluation_metrics peaked at {peak / 2**20:.1f} MiB"

@@ -188,3 +188,63 @@ def test_readability_counts_sentences_as_the_chunker_splits_them():
                  "fell (RR 0.8, 95% CI 0.6 to 0.9). Further trials are needed. Is it safe? Yes."] * 3
     for text in texts:
         assert sentence_count(text) == len([s for s in split_sentences(text) if word_count(s)])
+
+
+# ------------------------------------------------------ the syllable cache's bytes (issue 25, finding 4)
+
+import tracemalloc  # noqa: E402
+
+from pls_core.readability import CACHED_WORD_CHARS, CACHED_WORDS, flesch_scores  # noqa: E402
+
+ASTRAL_A = 0x1D41A  # MATHEMATICAL BOLD SMALL A: a letter (a word character) of four bytes
+
+
+def _astral_word(index: int, length: int) -> str:
+    """A distinct word of `length` astral-plane letters for each `index` (base 26 in its head)."""
+    head = []
+    for _ in range(4):
+        index, digit = divmod(index, 26)
+        head.append(chr(ASTRAL_A + digit))
+    return "".join(head) + chr(ASTRAL_A) * (length - 4)
+
+
+def _kept_bytes(words) -> int:
+    """Bytes still allocated after counting the syllables of every word (built one at a time,
+    so only what the cache keeps is left)."""
+    load_syllable_dictionary()  # loaded once for good: not the cache's
+    word_syllables.cache_clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for word in words:
+            word_syllables(word)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_huge_words_are_counted_but_not_cached():
+    """Before: every word was kept, 80 KB for a 20,000-letter astral word; 50,000 of them ~4 GB."""
+    assert word_syllables(_astral_word(0, 20_000)) == 1
+    kept = _kept_bytes(_astral_word(i, 20_000) for i in range(100))  # 8 MB if kept
+    assert kept < 2**20, f"the cache kept {kept / 2**20:.1f} MiB for 100 huge words"
+    assert word_syllables.cache_info().currsize == 0
+    # Through the public path too: one 20,000-character word in a text.
+    word_syllables.cache_clear()
+    assert flesch_scores(_astral_word(7, 20_000)) is not None
+    assert word_syllables.cache_info().currsize == 0
+
+
+def test_the_cache_is_bounded_in_bytes_and_keeps_normal_words():
+    # The worst case: the cache full of the longest words it keeps, all astral.
+    kept = _kept_bytes(_astral_word(i, CACHED_WORD_CHARS) for i in range(CACHED_WORDS + 5_000))
+    assert word_syllables.cache_info().currsize == CACHED_WORDS
+    assert kept < 16 * 2**20, f"a full cache kept {kept / 2**20:.1f} MiB"
+    # Real words are cached: the second text is all hits.
+    word_syllables.cache_clear()
+    text = "Patients randomised to beta-blockers had fewer heart attacks than those given placebo."
+    flesch_scores(text)
+    misses = word_syllables.cache_info().misses
+    flesch_scores(text)
+    info = word_syllables.cache_info()
+    assert info.misses == misses and info.hits >= 12 and info.currsize == misses
