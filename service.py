@@ -8,6 +8,15 @@ requests, splits long text into chunks that fit the model, sends all chunks of a
 simplifier together so they batch with other requests' chunks, and computes text metrics.
 CPU work (chunking, metrics) runs in a thread, so the event loop keeps answering while it runs;
 the chunker uses the `tokenizers` library, so this process never loads torch.
+
+Hostile input (README "Access control"): the request guard (pls_core/http_guard.py) checks keys,
+bodies and admission before BentoML reads a request; once the text is cut into chunks, the
+request's admission ticket is extended to all of them or the request is refused with the guard's
+503 (pls_core/admission.py). Chunks carry their request's deadline and id, so the simplifier
+skips the chunks of a request that timed out or whose client went away. BentoML's metrics are
+labelled by route (runners/http_metrics.py), its request timeout keeps no request's context
+alive (runners/request_timeout.py), and its validation errors are logged without the input
+(pls_core/log_safety.py).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from pathlib import Path
 
 import bentoml
@@ -27,6 +37,8 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pls_core import log_safety
+from pls_core.admission import capacity_message, current_ticket, generation_cost
 from pls_core.chunking import Chunker
 from pls_core.confidence import assess
 from pls_core.config import current, service_traffic
@@ -47,10 +59,11 @@ from pls_core.schemas import (
     HealthResponse,
     SimplifyJob,
 )
+from runners import http_metrics, request_timeout
 from runners.classifier import Classifier
 from runners.model_check import require_stored
-from runners.resilience import CONNECTION_LOST, RetryAfterOn503, answers_status, call_runner
-from runners.simplifier import Simplifier
+from runners.resilience import CONNECTION_LOST, PROBE_TIMEOUT_S, RetryAfterOn503, answers_status, call_runner
+from runners.simplifier import SKIPPED, Simplifier
 
 CONFIG = current()
 require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
@@ -74,7 +87,20 @@ def confidence_threshold(model_folder: Path) -> float | None:
 
 
 class ChunkFailed(Exception):
-    """The simplifier could not generate one of a request's chunks (other requests are fine)."""
+    """The simplifier could not generate one of a request's chunks (other requests are fine).
+    Its text is what the client sees: which chunk, never the backend's message."""
+
+
+class AtCapacity(Exception):
+    """The request's chunks cost more than the room left beside the work in flight."""
+
+
+class PastDeadline(Exception):
+    """The simplifier skipped chunks past the request's deadline: BentoML's 504, a moment early."""
+
+
+# Tasks that tell the simplifier to drop a cancelled request's chunks: kept until they end.
+_dropping: set[asyncio.Task] = set()
 
 
 async def health_endpoint(request: Request) -> JSONResponse:
@@ -101,6 +127,14 @@ web_routes = [
     Mount("/ui", StaticFiles(directory=UI_DIR), name="ui"),
 ]
 
+# BentoML's HTTP metrics count these routes (and the APIs, the probes, /metrics) by name, files
+# under the mounts by the mount's template, and nothing else: a random path makes no series.
+# The main service's own pages: the Swagger UI, its document and its static files.
+http_metrics.install(routes=[*(route.path for route in web_routes if isinstance(route, Route)), "/", "/docs.json"],
+                     mounts=[*(mount.path for mount in web_routes if isinstance(mount, Mount)), "/static_content"])
+log_safety.install()  # BentoML's exception log: a validation error without the input it quotes
+request_timeout.install()  # BentoML's timeout, without holding each request's context for 120 s
+
 
 @bentoml.asgi_app(Starlette(routes=web_routes), path="/")
 @bentoml.service(
@@ -122,15 +156,34 @@ class PLSService:
 
     async def _simplify(self, text: str, max_length: int, num_beams: int) -> GenerateResponse:
         chunks = await asyncio.to_thread(self.chunker.chunks, text)
+        ticket = current_ticket()
+        # The guard reserved one chunk; now the request holds all of them, or is refused before
+        # the model is touched.
+        if ticket is not None and not ticket.update(generation=generation_cost(len(chunks), num_beams, max_length)):
+            raise AtCapacity(capacity_message(ticket.admission, CONFIG.retry_after_s))
+        # The simplifier skips the chunks of a request that is no longer awaited: past BentoML's
+        # timeout (the deadline), or cancelled because its client went away (the id, below).
+        request_id = uuid.uuid4().hex
+        deadline = (ticket.started_at if ticket is not None else time.time()) + CONFIG.request_timeout_s
         # max_length is the most tokens generated per chunk: the backend's max_new_tokens.
-        jobs = [SimplifyJob(text=chunk, max_new_tokens=max_length, num_beams=num_beams) for chunk in chunks]
+        jobs = [SimplifyJob(text=chunk, max_new_tokens=max_length, num_beams=num_beams, request_id=request_id,
+                            deadline=deadline) for chunk in chunks]
         started = time.perf_counter()
-        results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs),
-                                    probe=self.simplifier.to_async.status)
+        try:
+            results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs),
+                                        probe=self.simplifier.to_async.status)
+        except asyncio.CancelledError:
+            self._drop_chunks(request_id)
+            raise
+        if any(result.error == SKIPPED for result in results):
+            raise PastDeadline(f"Not able to process the request in {CONFIG.request_timeout_s} seconds")
         failed = [(number, result.error) for number, result in enumerate(results, 1) if result.error]
         if failed:
             number, error = failed[0]
-            raise ChunkFailed(f"chunk {number} of {len(chunks)} could not be simplified: {error}")
+            # The backend's exception (type and message, cut short) goes to the log, never to the
+            # client, who learns which chunk failed.
+            logger.error("chunk %d of %d could not be simplified: %s", number, len(chunks), (error or "")[:500])
+            raise ChunkFailed(f"chunk {number} of {len(chunks)} could not be simplified")
         assessment = assess([r.mean_logprob for r in results], [r.tokens_output for r in results],
                             self.confidence_threshold)
         return GenerateResponse(
@@ -145,8 +198,28 @@ class PLSService:
             low_confidence_reason=assessment.reason,
         )
 
+    def _drop_chunks(self, request_id: str) -> None:
+        """Tell the simplifier, without waiting, that nobody awaits this request's chunks."""
+        async def tell() -> None:
+            try:
+                await asyncio.wait_for(self.simplifier.to_async.drop_requests(request_ids=[request_id]),
+                                       PROBE_TIMEOUT_S)
+            except Exception as error:  # the deadline still stops its chunks
+                logger.warning("could not tell the simplifier to drop a cancelled request (%s)",
+                               type(error).__name__)
+
+        task = asyncio.ensure_future(tell())
+        _dropping.add(task)
+        task.add_done_callback(_dropping.discard)
+
     @staticmethod
-    def _failure(error: ChunkFailed) -> JSONResponse:
+    def _failure(error: ChunkFailed | AtCapacity | PastDeadline) -> JSONResponse:
+        if isinstance(error, AtCapacity):
+            # The guard's 503, with its Retry-After (which RetryAfterOn503 leaves as it is).
+            return JSONResponse({"error": str(error)}, status_code=503,
+                                headers={"Retry-After": str(CONFIG.retry_after_s)})
+        if isinstance(error, PastDeadline):
+            return JSONResponse({"error": str(error)}, status_code=504)
         # A 500 that says what failed, instead of BentoML's generic "unexpected error".
         return JSONResponse({"error": str(error)}, status_code=500)
 
@@ -165,7 +238,7 @@ class PLSService:
                                     tokens_input=0, tokens_output=0, skipped=True)
         try:
             return await self._simplify(technical_text, max_length, num_beams)
-        except ChunkFailed as error:
+        except (ChunkFailed, AtCapacity, PastDeadline) as error:
             return self._failure(error)
 
     @bentoml.api(route="/classify", input_spec=ClassifyRequest, output_spec=ClassifyResponse)
@@ -193,7 +266,7 @@ class PLSService:
         """Generate a summary and evaluate it in one call."""
         try:
             generated = await self._simplify(technical_text, max_length, num_beams)
-        except ChunkFailed as error:
+        except (ChunkFailed, AtCapacity, PastDeadline) as error:
             return self._failure(error)
         metrics = await asyncio.to_thread(evaluation_metrics, technical_text, generated.generated_pls, reference_pls)
         return GenerateWithMetricsResponse(

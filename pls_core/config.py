@@ -181,10 +181,12 @@ _TABLE = (
             "File with more API keys, one a line (`#` comments); keys from both are accepted"),
     Setting("max_body_bytes", "PLS_MAX_BODY_BYTES", integer(1024, 100_000_000), "1048576",
             "Largest request body; a bigger one is refused with 413 before it is read"),
-    Setting("max_inflight_generations", "PLS_MAX_INFLIGHT_GENERATIONS", integer(0, 10_000), "16",
-            "Generation requests (/generate, /generate-with-metrics) one API worker runs at once; more are "
-            "refused at once with 503 and `Retry-After`; 0 = no cap. 16 = one full batch of the simplifier "
-            "and the locust steady profile's 16 users, which it never refuses"),
+    Setting("max_inflight_generations", "PLS_MAX_INFLIGHT_GENERATIONS", integer(0, 10_000), "32",
+            "Work one API worker admits at once, in standard generations (1 chunk × 4 beams × 256 tokens): a "
+            "generation counts chunks × `num_beams` × `max_length` / 1024, `/classify` and `/evaluate` a small "
+            "share by their length; a request that does not fit is refused at once with 503 and `Retry-After`, "
+            "one bigger than the whole runs alone; 0 = no cap. 32 holds the locust steady profile's 16 users at "
+            "their costliest (see [Errors between services under load](#errors-between-services-under-load))"),
     Setting("retry_after_s", "PLS_RETRY_AFTER_S", integer(1, 3600), "5",
             "Seconds a refused client is told to wait (`Retry-After`)"),
 )

@@ -156,6 +156,10 @@ class SimplifyJob(BaseModel):
     text: str
     max_new_tokens: int
     num_beams: int
+    # Which API request the chunk belongs to (a random id, nothing of the client's), and when the
+    # API stops waiting for it (wall-clock seconds): the simplifier skips chunks nobody awaits.
+    request_id: str | None = None
+    deadline: float | None = None
 
 
 class SimplifyResult(BaseModel):

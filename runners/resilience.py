@@ -21,7 +21,9 @@ Three parts, each small:
   restart workers at all (`BENTOML_CONTAINERIZED`).
 - `RetryAfterOn503`: an ASGI middleware for the API service that gives every 503 a
   `Retry-After` header and a body saying the model service is busy or restarting (BentoML's
-  own 503 body says only "An unexpected error has occurred").
+  own 503 body says only "An unexpected error has occurred"). A 503 that already says when to
+  retry (it has `Retry-After`: the request guard's or the service's "at capacity") is ours, with
+  its own message, and passes unchanged.
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ async def call_runner(
 
 
 class RetryAfterOn503:
-    """ASGI middleware: every 503 answer gets `Retry-After` and a body that says why."""
+    """ASGI middleware: every 503 answer gets `Retry-After` and a body that says why; one that
+    carries `Retry-After` already keeps its own body."""
 
     def __init__(self, app, retry_after_s: int = RETRY_AFTER_S) -> None:
         self.app = app
@@ -150,7 +153,8 @@ class RetryAfterOn503:
 
         async def send_with_retry_after(message) -> None:
             nonlocal replacing
-            if message["type"] == "http.response.start" and message["status"] == 503:
+            if (message["type"] == "http.response.start" and message["status"] == 503
+                    and not any(name.lower() == b"retry-after" for name, _ in message.get("headers", []))):
                 replacing = True
                 body = json.dumps({
                     "error": UNAVAILABLE_MESSAGE.format(seconds=self.retry_after_s),

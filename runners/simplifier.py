@@ -5,12 +5,24 @@ groups them by generation settings, splits each group into sub-batches that fit 
 and hands each sub-batch to a backend (runners/transformers_backend.py) for one padded
 `generate`. BentoML sends an exception raised here to every caller of the batch, so a failing
 sub-batch is retried one job at a time and only the job that still fails gets an error.
+
+Chunks nobody awaits are skipped. When the API gives up on a request (BentoML's timeout, or the
+client went away), the HTTP call to this runner is dropped, but BentoML's batching dispatcher keeps
+the request's chunks: a queued job stays in its queue and is batched and generated as if awaited
+(bentoml/_internal/marshal/dispatcher.py only stops setting the result of a cancelled future),
+and a generate call already running cannot be interrupted. So each job carries its request's
+deadline and id, the API names the requests it cancels (`drop_requests`), and before each
+sub-batch the jobs past their deadline or dropped are answered with an error instead of run.
+What still runs after a request is abandoned is the sub-batch in progress: at most
+PLS_GENERATION_TOKEN_BUDGET tokens of beam search.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
 
 import bentoml
@@ -85,18 +97,59 @@ def run_isolated(generate: Callable[[list[str]], list], texts: list[str]) -> lis
     return results
 
 
+SKIPPED = "skipped: the request was cancelled or is past its deadline"
+
+
+class DroppedRequests:
+    """Ids of requests the API cancelled, each kept for `keep_s` (their chunks are gone by then),
+    at most `limit` of them."""
+
+    def __init__(self, keep_s: float, limit: int = 10_000) -> None:
+        self.keep_s = keep_s
+        self.limit = limit
+        self._dropped: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, request_ids: Iterable[str], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for request_id in request_ids:
+            self._dropped[request_id] = now
+            self._dropped.move_to_end(request_id)
+        while self._dropped and (len(self._dropped) > self.limit
+                                 or next(iter(self._dropped.values())) < now - self.keep_s):
+            self._dropped.popitem(last=False)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._dropped
+
+
+def awaited(job: SimplifyJob, dropped: DroppedRequests | None = None, now: float | None = None) -> bool:
+    """Whether someone still waits for this job: before its deadline and not dropped."""
+    if job.deadline is not None and (time.time() if now is None else now) > job.deadline:
+        return False
+    return not (dropped is not None and job.request_id is not None and job.request_id in dropped)
+
+
 def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int,
-                  input_lengths: Callable[[list[str]], list[int]] | None = None) -> list[SimplifyResult]:
+                  input_lengths: Callable[[list[str]], list[int]] | None = None,
+                  wanted: Callable[[SimplifyJob], bool] = awaited) -> list[SimplifyResult]:
     """Run every job on `backend`, grouped by settings and sub-batched to the memory budget;
     results keep the jobs' order, and a job whose generation fails carries `error`.
-    `input_lengths(texts)` gives each text's encoder tokens (default: the backend's own)."""
+    `input_lengths(texts)` gives each text's encoder tokens (default: the backend's own).
+    Before each sub-batch, the jobs `wanted` refuses (nobody awaits them) get SKIPPED instead."""
     measure = input_lengths or backend.input_lengths
     results: list[SimplifyResult | None] = [None] * len(jobs)
+    skipped = 0
     for group in settings_groups(jobs):
         max_new_tokens, num_beams = jobs[group[0]].max_new_tokens, jobs[group[0]].num_beams
         texts = [jobs[i].text for i in group]
         lengths = measure(texts)
-        for batch in memory_sub_batches(lengths, max_new_tokens, num_beams, token_budget):
+        for planned in memory_sub_batches(lengths, max_new_tokens, num_beams, token_budget):
+            batch = [position for position in planned if wanted(jobs[group[position]])]
+            for position in set(planned) - set(batch):
+                results[group[position]] = SimplifyResult(text="", tokens_input=0, tokens_output=0, error=SKIPPED)
+            skipped += len(planned) - len(batch)
+            if not batch:
+                continue
             outcomes = run_isolated(
                 # Called within this iteration: the loop variables are the current ones.
                 lambda batch_texts: backend.generate(batch_texts, max_new_tokens, num_beams),  # noqa: B023
@@ -104,6 +157,9 @@ def simplify_jobs(backend, jobs: Sequence[SimplifyJob], token_budget: int,
             )
             for position, outcome in zip(batch, outcomes):
                 results[group[position]] = _result(outcome)
+    if skipped:
+        logger.info("skipped %d of %d chunks: their requests were cancelled or past their deadline",
+                    skipped, len(jobs))
     return results  # type: ignore[return-value]
 
 
@@ -142,6 +198,8 @@ class Simplifier:
         # Input lengths for memory planning, counted the same way whatever the backend.
         self.token_counter = Chunker.from_model_folder(self.model_ref.path)
         self.token_budget = token_budget(CONFIG.generation_token_budget, self.model_ref.path)
+        # Requests the API cancelled; kept for two timeouts, by when none of their chunks is left.
+        self.dropped = DroppedRequests(keep_s=2 * CONFIG.request_timeout_s)
         logger.info("simplifier %s on %s with the %s backend, %d threads, generation budget %d tokens",
                     self.model_ref.tag, self.device, CONFIG.simplifier_backend, threads, self.token_budget)
 
@@ -152,10 +210,18 @@ class Simplifier:
 
         Never raises for a job's failure: that job's result carries `error` instead, so the
         other callers in the batch are unaffected."""
-        return simplify_jobs(self.backend, jobs, self.token_budget, self._input_lengths)
+        return simplify_jobs(self.backend, jobs, self.token_budget, self._input_lengths,
+                             wanted=lambda job: awaited(job, self.dropped))
 
     def _input_lengths(self, texts: list[str]) -> list[int]:
         return [self.token_counter.count_input_tokens(text) for text in texts]
+
+    # async: runs on the event loop at once, even while a batch runs in its thread.
+    @bentoml.api
+    async def drop_requests(self, request_ids: list[str]) -> int:
+        """The API no longer awaits these requests: their chunks not yet generated are skipped."""
+        self.dropped.add(request_ids[:1000])
+        return len(request_ids)
 
     # async: runs on the event loop at once instead of waiting for the batch thread.
     @bentoml.api

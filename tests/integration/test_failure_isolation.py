@@ -35,5 +35,6 @@ def test_one_failing_job_fails_only_its_own_request(server: str) -> None:
     assert failed == [15], [(i, responses[i].status_code, responses[i].text[:200]) for i in failed]
     error = responses[15].json()["error"]
     assert responses[15].status_code == 500
-    assert "chunk 1 of 1 could not be simplified" in error and "injected failure" in error
+    # Which chunk failed, never the backend's message (the log has it: tests/integration/test_hostile_input.py).
+    assert error == "chunk 1 of 1 could not be simplified"
     assert all(response.json()["generated_pls"] for i, response in enumerate(responses) if i != 15)

@@ -40,6 +40,24 @@ def test_page_assets_and_lexicon_are_served(server: str) -> None:
         assert http.get("/ui/no-such-file.js").status_code == 404
 
 
+def test_the_page_has_strict_security_headers_and_swagger_still_loads(server: str) -> None:
+    """The page and its files: a CSP that allows only the service's own scripts, styles and API
+    (the page has no inline script or style), no framing, no referrer, no sniffing. The Swagger
+    UI at / keeps BentoML's headers (it runs inline code). Before: none of these headers."""
+    with httpx.Client(base_url=server, timeout=30) as http:
+        for path in ("/ui", "/ui/app.js", "/ui/style.css", "/ui/examples.json"):
+            headers = http.get(path).headers
+            csp = headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp, csp
+            assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp, csp
+            assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+            assert headers["referrer-policy"] == "no-referrer"
+        swagger = http.get("/")
+        assert swagger.status_code == 200 and "swagger" in swagger.text.lower()
+        assert "content-security-policy" not in swagger.headers
+        assert http.get("/static_content/swagger-ui.css").status_code == 200
+
+
 # --- CORS ------------------------------------------------------------------------------------
 
 def preflight(http: httpx.Client, path: str, origin: str) -> httpx.Response:

@@ -22,7 +22,9 @@ from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH
 pytestmark = pytest.mark.timeout(600)
 
 CONTAINER_CHECK_TIMEOUT_S = 5  # terraform/ecs.tf: healthCheck timeout
-USERS = 48  # three times the default admission cap (16 generations in flight)
+# Enough generation users that some are refused: the default capacity (32 standard generations)
+# holds about 48 of these users at once (mostly one-sentence texts, greedy or 4 beams).
+USERS = 96
 
 
 def poll(server: str, path: str, stop: threading.Event, answers: list[tuple[int, float]]) -> None:

@@ -147,6 +147,23 @@ def test_bytes_that_are_not_json_in_utf8_are_a_400(client: httpx.Client, body: b
     assert response.json()["error"]
 
 
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_deep_json_is_a_400_whatever_the_case_of_its_content_type(client: httpx.Client, content_type: str) -> None:
+    """Before: the depth scan ran only for a Content-Type holding a lowercase `json`."""
+    body = b'{"text": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    response = client.post("/classify", content=body, headers={**AUTH, "Content-Type": content_type})
+    assert response.status_code == 400 and "nests deeper" in response.json()["error"], response.text
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/ui"), ("POST", "/livez"), ("PUT", "/lexicon"), ("POST", "/")])
+def test_a_method_an_open_path_does_not_take_is_a_405_before_the_body_is_read(client: httpx.Client, method: str,
+                                                                               path: str) -> None:
+    """Before: the guard read (and counted) the whole body first: over PLS_MAX_BODY_BYTES, a 413."""
+    response = client.request(method, path, content=b"x" * 300_000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 405, (response.status_code, response.text[:200])
+    assert response.headers["allow"] == "GET, HEAD"
+
+
 HOSTILE_TEXTS = {
     "control-characters": "Patients\x00 with\x07 hypertension\x1b[31m were\x08 randomised to\r\n treatment.",
     "right-to-left": "\u202eThe trial \u2067enrolled\u2069 patients with "
@@ -233,21 +250,25 @@ def test_generations_beyond_the_cap_are_refused_at_once_with_retry_after(keyed_s
 
     long_text = " ".join([TEXT] * 30)
 
-    async def burst() -> list[tuple[int, float, dict]]:
+    async def burst() -> list[tuple[int, float, dict, str]]:
         async with httpx.AsyncClient(base_url=keyed_server[0], timeout=300, headers=AUTH) as http:
-            async def one() -> tuple[int, float, dict]:
+            async def one() -> tuple[int, float, dict, str]:
                 started = time.monotonic()
                 response = await http.post("/generate", json={"technical_text": long_text, "num_beams": 2})
-                return response.status_code, time.monotonic() - started, dict(response.headers)
+                return response.status_code, time.monotonic() - started, dict(response.headers), response.text
             return await asyncio.gather(*(one() for _ in range(8)))
 
+    # A capacity of 2 standard generations (2 x 4 beams x 256 tokens): each of these costs
+    # chunks x 2 beams x 256, so at most two run at once.
     answers = asyncio.run(burst())
-    statuses = sorted(status for status, _, _ in answers)
+    statuses = sorted(status for status, _, _, _ in answers)
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) >= 2, statuses
-    refused = [(elapsed, headers) for status, elapsed, headers in answers if status == 503]
+    refused = [(elapsed, headers, text) for status, elapsed, headers, text in answers if status == 503]
     assert refused, f"8 concurrent generations with a cap of 2: none refused ({statuses})"
-    assert all(headers["retry-after"] == "7" and elapsed < 5 for elapsed, headers in refused), refused
+    assert all(headers["retry-after"] == "7" and elapsed < 5 for elapsed, headers, _ in refused), refused
+    # The guard's own message, not the one for a busy or restarting model service.
+    assert all("at capacity" in json.loads(text)["error"] for _, _, text in refused), refused
 
 
 def test_a_server_without_cors_origins_answers_no_origin(client: httpx.Client) -> None:

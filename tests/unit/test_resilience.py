@@ -185,3 +185,39 @@ def test_every_503_gets_retry_after_and_a_body_that_says_why():
     assert "model service is busy or restarting" in json.loads(busy.content)["error"]
     fine = asyncio.run(get("/fine"))
     assert fine.status_code == 200 and "retry-after" not in fine.headers and fine.content == b"{}"
+
+
+def test_a_503_that_says_when_to_retry_keeps_its_own_message():
+    """The request guard's "at capacity" 503 (it carries Retry-After) reaches the client as the
+    guard wrote it; BentoML's bare 503 is still rewritten. Before: both said "the model service
+    is busy or restarting", and the guard's own Retry-After was replaced."""
+    from pls_core.http_guard import RequestGuardMiddleware
+    from pls_core.schemas import GenerateRequest, GenerateResponse
+
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await receive()
+        await release.wait()  # the first generation runs until the second has its answer
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    # As service.py stacks them: RetryAfterOn503 outside the guard; room for one default generation.
+    guard = RequestGuardMiddleware(app, api_keys=(), max_body_bytes=10_000, max_inflight_generations=1,
+                                   api_models={"/generate": (GenerateRequest, GenerateResponse)}, retry_after_s=7)
+    body = {"technical_text": "The patient had a myocardial infarction."}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=RetryAfterOn503(guard, retry_after_s=5))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            first = asyncio.create_task(client.post("/generate", json=body))
+            await asyncio.sleep(0.1)
+            second = await client.post("/generate", json=body)
+            release.set()
+            return await first, second
+
+    first, refused = asyncio.run(scenario())
+    assert first.status_code == 200
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "7"
+    assert "at capacity" in refused.json()["error"], refused.text
