@@ -840,6 +840,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--serve-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the started server (default: none, the service's defaults)")
     parser.add_argument("--out", type=Path, help="also write the report (markdown) here")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
+                        help="copy the started server's log(s) here at the end (they are deleted otherwise)")
     parser.add_argument("--attack-s", type=positive(float),
                         help="time bound of every attack (default: per attack, "
                              + ", ".join(f"{name} {s}" for name, s in DEFAULT_SECONDS.items()) + ")")
@@ -867,8 +869,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--url needs --serve-pid (the `bentoml serve` process whose workers are measured)")
     if not args.url and (args.serve_pid or args.log):
         parser.error("--serve-pid and --log go with --url")
-    if args.url and (args.bento_home or args.serve_env):
-        parser.error("--bento-home and --serve-env are for a server this script starts, not --url")
+    if args.url and (args.bento_home or args.serve_env or args.keep_logs):
+        parser.error("--bento-home, --serve-env and --keep-logs are for a server this script starts, not --url")
     if args.astral_chars < 5:
         parser.error("--astral-chars must be at least 5")
     for setting in args.serve_env:
@@ -942,6 +944,10 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if server.ours:
                 server.stop()
+                if args.keep_logs:
+                    args.keep_logs.mkdir(parents=True, exist_ok=True)
+                    for log in scratch.glob("serve-*.log"):
+                        shutil.copy(log, args.keep_logs / log.name)
         took = (datetime.datetime.now(datetime.UTC) - started_at).total_seconds() / 60
         report = [*lines, *head, f"- took {took:.1f} min; load average at the end "
                   f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}", "",

@@ -41,6 +41,7 @@ def test_only_picks_attacks_and_keeps_their_order():
     (["--url", "http://127.0.0.1:3000"], "--url needs --serve-pid"),
     (["--serve-pid", "12"], "--serve-pid and --log go with --url"),
     (["--url", "http://x", "--serve-pid", "1", "--bento-home", "/tmp"], "for a server this script starts"),
+    (["--url", "http://x", "--serve-pid", "1", "--keep-logs", "/tmp"], "for a server this script starts"),
     (["--serve-env", "NOEQUALS"], "is not NAME=VALUE"),
     (["--attack-s", "0"], "must be above zero"),
     (["--astral-chars", "3"], "at least 5"),
