@@ -4,8 +4,9 @@
                              # the web page on http://127.0.0.1:3000/ui
 
 Model work runs in two adaptive-batching runner services (runners/); this service validates
-requests, splits long text into chunks that fit the model, sends all chunks of a request to the
-simplifier together so they batch with other requests' chunks, and computes text metrics.
+requests, splits long text into chunks that fit the model, sends a request's chunks to the
+simplifier a few at a time (PLS_CHUNKS_IN_FLIGHT) so they batch with other requests' chunks and a
+long request takes turns with short ones, and computes text metrics.
 CPU work (chunking, metrics) runs in a thread, so the event loop keeps answering while it runs;
 the chunker uses the `tokenizers` library, so this process never loads torch.
 
@@ -43,6 +44,7 @@ from pls_core.chunking import Chunker
 from pls_core.confidence import assess
 from pls_core.config import current, service_traffic
 from pls_core.http_guard import RequestGuardMiddleware, guard_options
+from pls_core.in_turns import in_turns
 from pls_core.lexicon import LEXICON
 from pls_core.metrics import evaluation_metrics
 from pls_core.model_layout import METRICS_FILE
@@ -58,11 +60,12 @@ from pls_core.schemas import (
     GenerateWithMetricsResponse,
     HealthResponse,
     SimplifyJob,
+    SimplifyResult,
 )
 from runners import http_metrics, request_timeout
 from runners.classifier import Classifier
 from runners.model_check import require_stored
-from runners.resilience import CONNECTION_LOST, PROBE_TIMEOUT_S, RetryAfterOn503, answers_status, call_runner
+from runners.resilience import CONNECTION_LOST, PROBE_TIMEOUT_S, Readiness, RetryAfterOn503, call_runner
 from runners.simplifier import SKIPPED, Simplifier
 
 CONFIG = current()
@@ -153,6 +156,7 @@ class PLSService:
         self.chunker = Chunker.from_model_folder(self.simplifier_model.path)
         self.confidence_threshold = confidence_threshold(Path(self.simplifier_model.path))
         load_syllable_dictionary()  # now, not in the first request
+        self.readiness = Readiness(lambda: (self.simplifier.to_async.status, self.classifier.to_async.status))
 
     async def _simplify(self, text: str, max_length: int, num_beams: int) -> GenerateResponse:
         chunks = await asyncio.to_thread(self.chunker.chunks, text)
@@ -170,8 +174,7 @@ class PLSService:
                             deadline=deadline) for chunk in chunks]
         started = time.perf_counter()
         try:
-            results = await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(jobs),
-                                        probe=self.simplifier.to_async.status)
+            results = await self._generate(jobs)
         except asyncio.CancelledError:
             self._drop_chunks(request_id)
             raise
@@ -197,6 +200,19 @@ class PLSService:
             low_confidence=assessment.low_confidence,
             low_confidence_reason=assessment.reason,
         )
+
+    async def _generate(self, jobs: list[SimplifyJob]) -> list[SimplifyResult]:
+        """The chunks' results, in order. With PLS_CHUNKS_IN_FLIGHT, a few chunks at a time, each
+        sent when one before it is done, so a long request takes turns with short ones in the
+        simplifier's batches instead of queueing all its chunks ahead of them."""
+        def send(batch: list[SimplifyJob]):
+            return call_runner("simplifier", lambda: self.simplifier.to_async.simplify(batch),
+                               probe=self.simplifier.to_async.status)
+
+        if CONFIG.chunks_in_flight == 0 or len(jobs) <= CONFIG.chunks_in_flight:
+            return await send(jobs)
+        answers = await in_turns(lambda job: send([job]), jobs, CONFIG.chunks_in_flight)
+        return [answer[0] for answer in answers]
 
     def _drop_chunks(self, request_id: str) -> None:
         """Tell the simplifier, without waiting, that nobody awaits this request's chunks."""
@@ -277,9 +293,9 @@ class PLSService:
     async def __is_ready__(self) -> bool:
         # /readyz, the ALB health check. BentoML's own runner probe (off above) waits up to 5 s,
         # the ALB's timeout, for a restarting runner and says ready if it came back meanwhile.
-        # Asking each runner's `status` within PROBE_TIMEOUT_S says "not ready" at once instead.
-        return all(await asyncio.gather(answers_status(self.simplifier.to_async.status),
-                                        answers_status(self.classifier.to_async.status)))
+        # Each runner's `status` within PROBE_TIMEOUT_S says "not ready" at once instead; probed
+        # every second in the background, so the answer does not wait for the probes' round trips.
+        return await self.readiness.ready()
 
     async def health(self) -> HealthResponse:
         # Both runners answer `status` on their event loop, not behind a running batch, and

@@ -16,10 +16,12 @@ across its beams:
   256 new tokens (the API's defaults), STANDARD_GENERATION = 1,024 beam-tokens each.
 
 The guard knows a generation's text but not yet its chunks: it reserves one chunk (every text
-makes at least one) and the service, once it has cut the text, extends the reservation to every
-chunk, or refuses with the same 503, still before the model is touched (`Ticket.update`). A request
-that alone costs more than the whole capacity is counted as the whole capacity: it runs when
-nothing else does, instead of never.
+makes at least one), at most one standard generation, and the service, once it has cut the text,
+extends the reservation to every chunk, or refuses with the same 503, still before the model is
+touched (`Ticket.update`). Capping the door's share keeps requests that will be refused once
+chunked (many beams, long outputs) from filling the room while they are parsed and cut, which
+would refuse small requests beside them. A request that alone costs more than the whole capacity
+is counted as the whole capacity: it runs when nothing else does, instead of never.
 
 One `Admission` per API worker: each worker has one event loop and every call here runs on it,
 so no lock is needed. No BentoML here (pls_core never imports it).
@@ -58,10 +60,11 @@ def evaluation_cost(original: str, generated: str, reference: str | None) -> int
 
 def estimated_parts(path: str, fields: Mapping[str, object]) -> dict[str, int] | None:
     """What the guard reserves for a validated request body, by part: `generation` (one chunk, the
-    least any text makes; the service sets the real figure) and `text` (exact); None for a route
-    that is not counted."""
+    least any text makes, capped at one standard generation; the service sets the real figure) and
+    `text` (exact); None for a route that is not counted."""
     if path in GENERATION_ROUTES:
-        parts = {"generation": generation_cost(1, int(fields.get("num_beams", 4)), int(fields.get("max_length", 256)))}
+        one_chunk = generation_cost(1, int(fields.get("num_beams", 4)), int(fields.get("max_length", 256)))
+        parts = {"generation": min(one_chunk, STANDARD_GENERATION)}
         technical = str(fields.get("technical_text") or "")
         if path == "/generate-with-metrics":
             # The summary is not written yet: the input's length stands in for it.

@@ -187,6 +187,9 @@ _TABLE = (
             "share by their length; a request that does not fit is refused at once with 503 and `Retry-After`, "
             "one bigger than the whole runs alone; 0 = no cap. 32 holds the locust steady profile's 16 users at "
             "their costliest (see [Errors between services under load](#errors-between-services-under-load))"),
+    Setting("chunks_in_flight", "PLS_CHUNKS_IN_FLIGHT", integer(0, 1024), "4",
+            "Most chunks of one request queued or generating in the simplifier at once; the next goes when one "
+            "is done, so a short request waits behind at most this many chunks of each long one; 0 = all at once"),
     Setting("retry_after_s", "PLS_RETRY_AFTER_S", integer(1, 3600), "5",
             "Seconds a refused client is told to wait (`Retry-After`)"),
 )

@@ -31,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import TypeVar
 
@@ -83,6 +84,44 @@ async def answers_status(probe: Callable[[], Awaitable[object]]) -> bool:
     except Exception:  # no answer, a lost connection, an error: all mean not (yet) back
         return False
     return True
+
+
+class Readiness:
+    """Whether every runner answers its status probe, as of at most `max_age_s` ago.
+
+    /readyz (the ALB's health check, 5 s timeout) is answered from the last probe round instead of
+    probing on the request: under a flood of long texts the API worker's event loop is busy, and
+    two probe round trips on top of its lag made /readyz take over a second while /livez took
+    half that. Once asked, a task probes every `interval_s` for as long as /readyz keeps being
+    asked (it stops after `idle_stop_s` without a question), and a question with no fresh result
+    (the first, or after a pause) waits for a probe round of its own, bounded by
+    PROBE_TIMEOUT_S."""
+
+    def __init__(self, probes: Callable[[], Sequence[Callable[[], Awaitable[object]]]], interval_s: float = 1.0,
+                 max_age_s: float = 3.0, idle_stop_s: float = 60.0) -> None:
+        self._probes = probes  # called on first use: BentoML's clients exist only in the worker
+        self.interval_s, self.max_age_s, self.idle_stop_s = interval_s, max_age_s, idle_stop_s
+        self._result: tuple[float, bool] | None = None  # (monotonic time, ready)
+        self._asked_at = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _probe_round(self) -> bool:
+        ready = all(await asyncio.gather(*(answers_status(probe) for probe in self._probes())))
+        self._result = (time.monotonic(), ready)
+        return ready
+
+    async def _keep_probing(self) -> None:
+        while time.monotonic() - self._asked_at < self.idle_stop_s:
+            await asyncio.sleep(self.interval_s)
+            await self._probe_round()
+
+    async def ready(self) -> bool:
+        self._asked_at = time.monotonic()
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._keep_probing())
+        if self._result is not None and time.monotonic() - self._result[0] <= self.max_age_s:
+            return self._result[1]
+        return await self._probe_round()
 
 
 async def _check_suspect(runner: str, probe: Callable[[], Awaitable[object]]) -> None:

@@ -164,6 +164,23 @@ def test_a_failed_chunk_answers_a_generic_500_and_logs_the_cause_without_the_tex
 
 # --- finding 5: admission by cost; abandoned requests stop costing -------------------------------
 
+def test_a_short_request_takes_turns_with_a_long_one(server: str) -> None:
+    """A generation of ~27 chunks (20,000 characters of `x,`, 1 beam, 512 tokens: 13.5 standard
+    generations, within the capacity) and, a moment later, a one-chunk request: the short one is
+    answered long before the long one. Before, all the long request's chunks queued ahead in the
+    simplifier and the short one waited for them (11 s against 1.4 s alone in the hostile-input
+    benchmark)."""
+    long_body = {"technical_text": ("x, " * 6667)[:20_000], "num_beams": 1, "max_length": 512}
+    thread, outcome = send_in_background(server, long_body, timeout_s=120)
+    time.sleep(1.0)  # chunked, its first chunks in the simplifier
+    started = time.monotonic()
+    short = httpx.post(f"{server}/generate", json=SMALL, timeout=120)
+    short_elapsed = time.monotonic() - started
+    thread.join()
+    assert short.status_code == 200 and outcome.get("status") == 200, (short.text, outcome)
+    assert short_elapsed < outcome["elapsed"] / 3, (short_elapsed, outcome["elapsed"])
+
+
 TIMEOUT_S = 6
 # 20,000 characters of "x, ": ~27 chunks that each generate all 512 tokens with 10 beams, about
 # 2 s per chunk here: almost a minute of the simplifier's time. It costs 135 standard

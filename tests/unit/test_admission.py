@@ -33,8 +33,11 @@ def test_costs_follow_the_work() -> None:
     assert text_cost("x" * 20_000) < STANDARD_GENERATION  # a classification is far cheaper than a generation
     with_reference = evaluation_cost("x" * 20_000, "y" * 20_000, "z" * 20_000)
     assert with_reference > evaluation_cost("x" * 20_000, "y" * 20_000, None)
+    # At the door, one chunk at most one standard generation: the service asks for the rest.
     assert estimated_parts("/generate", {"technical_text": TEXT, "num_beams": 10, "max_length": 512}) == {
-        "generation": 5120}
+        "generation": STANDARD_GENERATION}
+    assert estimated_parts("/generate", {"technical_text": TEXT, "num_beams": 2, "max_length": 100}) == {
+        "generation": 200}
     assert estimated_parts("/livez", {}) is None
 
 
@@ -81,6 +84,8 @@ def test_admission_counts_cost_not_requests_and_counts_classify_too() -> None:
     async def app(scope, receive, send):
         await receive()
         ticket = current_ticket()
+        if scope["path"] == "/generate":
+            assert ticket.update(generation=generation_cost(1, 10, 512))  # as the service does once chunked
         seen.append(ticket.cost if ticket else -1)
         if scope["path"] == "/generate":
             await release.wait()
@@ -107,6 +112,19 @@ def test_admission_counts_cost_not_requests_and_counts_classify_too() -> None:
     assert all(answer.headers["retry-after"] == "7" and "at capacity" in answer.json()["error"] for answer in refused)
     assert seen == [2 * STANDARD_GENERATION, text_cost(TEXT)]  # the 5,120 asked for, clamped to the capacity
     assert the_guard.admission.in_use == 0
+
+
+def test_costly_requests_being_parsed_leave_room_for_a_default_one() -> None:
+    """Six 10-beam 512-token generations at the door, not yet chunked (the service will refuse
+    them once it counts their chunks), beside a default one: before, each held 5,120 of a capacity
+    of 32 standard generations at the door and the default request was refused."""
+    admission = Admission.in_standard_generations(32)
+    hostile = {"technical_text": "x, " * 100, "num_beams": 10, "max_length": 512}
+    held = [admission.try_acquire(estimated_parts("/generate", hostile)) for _ in range(6)]
+    held += [admission.try_acquire(estimated_parts("/classify", {"text": "x" * 20_000})) for _ in range(8)]
+    assert all(held)
+    assert admission.try_acquire(estimated_parts("/generate", {"technical_text": TEXT})) is not None
+    assert not held[0].update(generation=generation_cost(40, 10, 512) - 1)  # the real figure does not fit
 
 
 def test_the_service_extends_the_ticket_after_chunking_or_refuses() -> None:

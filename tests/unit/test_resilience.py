@@ -21,6 +21,7 @@ from runners import resilience
 from runners.resilience import (
     RETRY_AFTER_S,
     ModelServiceUnavailable,
+    Readiness,
     RetryAfterOn503,
     answers_status,
     call_runner,
@@ -117,6 +118,42 @@ def test_readiness_is_a_status_answer_within_the_probe_timeout() -> None:
     assert time.monotonic() - started < resilience.PROBE_TIMEOUT_S + 1
     assert asyncio.run(answers_status(disconnected)) is False
     assert asyncio.run(answers_status(status)) is True
+
+
+def test_readyz_answers_from_the_background_probes_and_sees_a_runner_go_within_a_round() -> None:
+    """/readyz does not wait for the probes' round trips while a fresh result is there (under a
+    flood the API's event loop made them take over a second), and a runner that stops answering
+    turns it to "not ready" within one probe interval and the probe timeout."""
+    state = {"delay": 0.0, "up": True, "calls": 0}
+
+    async def status():
+        state["calls"] += 1
+        await asyncio.sleep(state["delay"])
+        if not state["up"]:
+            raise aiohttp.ServerDisconnectedError()
+        return {}
+
+    async def scenario() -> dict:
+        readiness = Readiness(lambda: (status, status), interval_s=0.1, max_age_s=1.0, idle_stop_s=0.5)
+        seen = {"first": await readiness.ready()}
+        state["delay"] = 0.4  # the probes are slow now: the answers must not wait for them
+        started = time.monotonic()
+        seen["cached"] = await readiness.ready()
+        seen["cached_took"] = time.monotonic() - started
+        state.update(delay=0.0, up=False)
+        await asyncio.sleep(0.6)  # a round that was slow, then one that fails
+        seen["after_runner_went"] = await readiness.ready()
+        await asyncio.sleep(1.0)  # nobody asks: the probing stops after idle_stop_s
+        calls = state["calls"]
+        await asyncio.sleep(0.5)
+        seen["probes_while_idle"] = state["calls"] - calls
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["first"] is True and seen["cached"] is True
+    assert seen["cached_took"] < 0.05, seen
+    assert seen["after_runner_went"] is False
+    assert seen["probes_while_idle"] == 0, seen
 
 
 
