@@ -1,12 +1,12 @@
 """What the Terraform module costs a month before traffic: the resources it creates, counted from
 its files with python-hcl2 (support/terraform.py) for a set of variable values, priced from the
-dated table docs/prices-us-east-1.json. `python -m tests.support.costs` prints the README's Costs
-table and totals; tests/unit/test_cost_table.py fails when the README shows anything else.
+dated table docs/prices-us-east-1.json. `python -m tests.support.costs` prints the Costs table and
+totals of docs/deploy.md; tests/unit/test_cost_table.py fails when the page shows anything else.
 
 Only what the module's own expressions need is evaluated (`cond ? a : b`, `&&`, `||`, `!`,
 `== null`, `length`, `toset`, `concat`, variables, locals, resource counts); anything else
 raises `Unreadable`, naming the expression, so a change to the module stops the test instead of
-leaving a wrong figure in the README.
+leaving a wrong figure in the docs.
 
 Container Insights (the non-enhanced mode, `containerInsights = "enabled"`) is billed per metric.
 It publishes, in ECS/ContainerInsights, ten resource metrics for each of three dimension sets
@@ -408,10 +408,10 @@ def option_lines(values: dict, prices: Prices) -> list[Line]:
     return found
 
 
-# --- the README's table ------------------------------------------------------------------------
+# --- the table of docs/deploy.md ----------------------------------------------------------------
 
 def table_rows(prices: Prices | None = None) -> list[tuple[str, str]]:
-    """(item, monthly) rows of the README's Costs table: the module defaults, then the options."""
+    """(item, monthly) rows of the Costs table in docs/deploy.md: the module defaults, then the options."""
     prices = prices or load_prices()
     values = settings()
     rows = [(line.item, f"≈ {money(line.usd)}{line.suffix}")

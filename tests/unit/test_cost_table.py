@@ -1,6 +1,6 @@
-"""The README's cost table cannot drift: it is computed (tests/support/costs.py) from the Terraform
-files and the dated price table docs/prices-us-east-1.json, and compared here with the README at
-the README's rounding. The calculator itself is checked on sums done by hand."""
+"""The cost table of docs/deploy.md cannot drift: it is computed (tests/support/costs.py) from the
+Terraform files and the dated price table docs/prices-us-east-1.json, and compared here with the
+page at the page's rounding. The calculator itself is checked on sums done by hand."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from tests.support.processes import REPO
 from tests.support.terraform import module_locals
 
 HOURS = 730
+DEPLOY_PAGE = REPO / "docs" / "deploy.md"
+WHERE = 'docs/deploy.md, "## Costs"'
 
 
 def costs_subsection() -> str:
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("### Costs")
-    end = re.compile(r"^#{2,3} ", re.M).search(readme, start + 1)
-    return readme[start:end.start() if end else len(readme)]
+    page = DEPLOY_PAGE.read_text()
+    start = page.index("\n## Costs\n") + 1
+    end = re.compile(r"^#{2,3} ", re.M).search(page, start + 1)
+    return page[start:end.start() if end else len(page)]
 
 
-def readme_rows() -> list[tuple[str, str]]:
+def page_rows() -> list[tuple[str, str]]:
     rows = []
     for line in costs_subsection().splitlines():
         if not line.startswith("|") or re.fullmatch(r"\|[\s|:-]+\|", line.strip()):
@@ -39,22 +41,22 @@ def as_row(row: tuple[str, str]) -> str:
     return f"| {row[0]} | {row[1]} |"
 
 
-def test_the_readme_cost_table_is_the_computed_one() -> None:
-    expected, shown = costs.table_rows(), readme_rows()
+def test_the_deploy_page_cost_table_is_the_computed_one() -> None:
+    expected, shown = costs.table_rows(), page_rows()
     if shown == expected:
         return
     wrong = [f"  should read: {as_row(row)}" for row in expected if row not in shown]
     stale = [f"  not computed: {as_row(row)}" for row in shown if row not in expected]
     order = [] if wrong or stale else ["  the rows are right but out of order"]
-    pytest.fail("README.md, \"### Costs\": the table differs from what the Terraform module and "
+    pytest.fail(f"{WHERE}: the table differs from what the Terraform module and "
                 f"{costs.PRICES_FILE.relative_to(REPO)} give; paste the output of `{costs.COMMAND}`:\n"
                 + "\n".join(wrong + stale + order), pytrace=False)
 
 
-def test_the_readme_gives_the_computed_totals_and_the_price_date() -> None:
+def test_the_deploy_page_gives_the_computed_totals_and_the_price_date() -> None:
     expected = costs.summary()
     if " ".join(expected.split()) not in " ".join(costs_subsection().split()):
-        pytest.fail("README.md, \"### Costs\": the paragraph under the table should read:\n"
+        pytest.fail(f"{WHERE}: the paragraph under the table should read:\n"
                     + textwrap.fill(expected, width=100, break_on_hyphens=False), pytrace=False)
 
 

@@ -265,15 +265,17 @@ def test_runner_arguments():
 
 
 def test_the_autoscaling_default_is_the_documented_capacity():
-    """terraform's requests_per_target default and the README's step report say the same."""
+    """terraform's requests_per_target default, the step report of docs/load-testing.md and the
+    scaling section of docs/deploy.md say the same."""
     import hcl2
 
     with open(REPO / "terraform" / "variables.tf") as handle:
         variables = {name: body for block in hcl2.load(handle)["variable"] for name, body in block.items()}
     default = variables["requests_per_target"]["default"]
-    readme = (REPO / "README.md").read_text()
-    assert f"so `requests_per_target = {default}`" in readme
-    assert f"`requests_per_target`, {default} by default" in readme
+    load_testing = (REPO / "docs" / "load-testing.md").read_text()
+    assert f"so `requests_per_target = {default}`" in load_testing
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    assert f"`requests_per_target`, {default} by default" in deploy
 
 
 def test_side_by_side_ratios():
