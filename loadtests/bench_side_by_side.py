@@ -70,6 +70,7 @@ class Row:
     p95_s: float
     tokens_out: float  # generated tokens per request, mean
     peak_rss_mib: float = float("nan")  # the server's processes together, (b) and (c) only
+    cpu: str = ""  # the server's CPU time by process, as a share of the level's cores x seconds
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -149,6 +150,11 @@ def closed_loop(send, texts: list[str], users: int, requests: int) -> tuple[list
     return latencies, failures, tokens
 
 
+# Which process of a `bentoml serve` is which, by a piece of its command line.
+ROLES = (("pls-simplifier-runner", "simplifier"), ("pls-classifier-runner", "classifier"),
+         ("pls-service", "API"))
+
+
 class PeakMemory:
     """Samples the resident memory of a server and all its child processes in a thread."""
 
@@ -173,20 +179,39 @@ class PeakMemory:
                 self.peak = total if self.peak != self.peak else max(self.peak, total)
             self._stop.wait(0.2)
 
+    def _cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of each of the server's processes, by role."""
+        import psutil
+
+        seconds: dict[str, float] = {}
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                command = " ".join(proc.cmdline())
+                role = next((name for marker, name in ROLES if marker in command), "bentoml (other)")
+                times = proc.cpu_times()
+                seconds[role] = seconds.get(role, 0.0) + times.user + times.system
+        return seconds
+
     @contextlib.contextmanager
     def level(self) -> Iterator[None]:
         self.peak = float("nan")
+        self.cpu = ""
         if self.root is None:
             yield
             return
         self._stop.clear()
         sampler = threading.Thread(target=self._sample, daemon=True)
         sampler.start()
+        before, started = self._cpu_seconds(), time.perf_counter()
         try:
             yield
         finally:
             self._stop.set()
             sampler.join()
+            available = (time.perf_counter() - started) * len(os.sched_getaffinity(0))
+            after = self._cpu_seconds()
+            self.cpu = ", ".join(f"{role} {100 * (after[role] - before.get(role, 0.0)) / available:.0f}%"
+                                 for role in sorted(after))
 
 
 def measure_http(model: str, variant: str, url: str, path: str, body, texts: list[str], users: list[int],
@@ -214,6 +239,7 @@ def measure_http(model: str, variant: str, url: str, path: str, body, texts: lis
         rows.append(row(model, beams, variant, str(count), total, failures, time.perf_counter() - started,
                         latencies, tokens))
         rows[-1].peak_rss_mib = memory.peak
+        rows[-1].cpu = getattr(memory, "cpu", "")
     client.close()
     return rows
 
@@ -322,10 +348,13 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
         return lambda text: {"technical_text": text, "max_length": args.output_tokens, "num_beams": beams}
 
     label = f" [{args.backend}]"
-    for variant, batch in ((f"(b) service, adaptive batching{label}", str(args.batch_size)),
-                           (f"(c) service, batching off{label}", "1")):
-        log = scratch / f"{model}-{batch}.log"
-        with bentoml_serve(home, log, PLS_MAX_BATCH_SIZE=batch, PLS_MAX_LATENCY_MS="300000",
+    variants = [(f"(b) service, adaptive batching{label}", str(args.batch_size), REPO),
+                (f"(c) service, batching off{label}", "1", REPO)]
+    if args.before:
+        variants.insert(0, (f"(b0) service before: {args.before.name}{label}", str(args.batch_size), args.before))
+    for variant, batch, checkout in variants:
+        log = scratch / f"{model}-{batch}-{checkout.name}.log"
+        with bentoml_serve(home, log, repo=checkout, PLS_MAX_BATCH_SIZE=batch, PLS_MAX_LATENCY_MS="300000",
                            PLS_REQUEST_TIMEOUT_S="600", PLS_SIMPLIFIER_BACKEND=args.backend) as url:
             memory = PeakMemory(int(url.rsplit(":", 1)[1]))
             for beams in args.beams:
@@ -350,9 +379,10 @@ def run_model(model: str, args: argparse.Namespace, scratch: Path) -> list[Row]:
 
 
 def ratio_rows(rows: list[Row]) -> list[str]:
-    lines = ["| model | beams | users | (b) req/s | (d) req/s | (a) best req/s | (a') best req/s | (b)/(d) "
-             "| (b)/(a) | (b)/(a') | (b)/(c) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | beams | users | (b) req/s | (b0) req/s | (d) req/s | (a) best req/s | (a') best req/s "
+             "| (b)/(b0) | (b)/(d) | (b)/(a) | (b)/(a') | (b)/(c) | (b) p95 / (b) p95 at 1 user |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    nan = float("nan")
     for model in dict.fromkeys(r.model for r in rows):
         for beams in dict.fromkeys(r.beams for r in rows):
             def pick(prefix, users=None, model=model, beams=beams):
@@ -360,23 +390,28 @@ def ratio_rows(rows: list[Row]) -> list[str]:
                                                                 and r.variant.startswith(prefix)
                                                                 and (users is None or r.users == users)), None)
             ceiling, own = pick("(a)"), pick("(a')")
-            own_rps = own.rps if own else float("nan")
-            for b in [r for r in rows if r.model == model and r.beams == beams and r.variant.startswith("(b)")]:
-                c, d = pick("(c)", b.users), pick("(d)", b.users)
-                lines.append(f"| {model} | {beams} | {b.users} | {b.rps:.2f} | {d.rps:.2f} | {ceiling.rps:.2f} | "
-                             f"{own_rps:.2f} | {b.rps / d.rps:.2f} | {b.rps / ceiling.rps:.2f} | "
-                             f"{b.rps / own_rps:.2f} | {b.rps / c.rps:.2f} |")
+            own_rps = own.rps if own else nan
+            ceiling_rps = ceiling.rps if ceiling else nan
+            lone = pick("(b) ", "1")
+            for b in [r for r in rows if r.model == model and r.beams == beams and r.variant.startswith("(b) ")]:
+                b0, c, d = pick("(b0)", b.users), pick("(c)", b.users), pick("(d)", b.users)
+                b0_rps, c_rps, d_rps = (b0.rps if b0 else nan), (c.rps if c else nan), (d.rps if d else nan)
+                lone_p95 = lone.p95_s if lone else nan
+                lines.append(f"| {model} | {beams} | {b.users} | {b.rps:.2f} | {b0_rps:.2f} | {d_rps:.2f} | "
+                             f"{ceiling_rps:.2f} | {own_rps:.2f} | {b.rps / b0_rps:.2f} | {b.rps / d_rps:.2f} | "
+                             f"{b.rps / ceiling_rps:.2f} | {b.rps / own_rps:.2f} | {b.rps / c_rps:.2f} | "
+                             f"{b.p95_s / lone_p95:.2f} |")
     return lines
 
 
 def table(rows: list[Row]) -> list[str]:
     lines = ["| model | beams | variant | users | requests | failures | req/s | p50 (s) | p95 (s) | tokens out/request "
-             "| server peak RSS (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server peak RSS (MiB) | server CPU by process (% of all cores) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         memory = f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib == r.peak_rss_mib else "-"
         lines.append(f"| {r.model} | {r.beams} | {r.variant} | {r.users} | {r.requests} | {r.failures} | "
-                     f"{r.rps:.2f} | {r.p50_s:.2f} | {r.p95_s:.2f} | {r.tokens_out:.1f} | {memory} |")
+                     f"{r.rps:.2f} | {r.p50_s:.2f} | {r.p95_s:.2f} | {r.tokens_out:.1f} | {memory} | {r.cpu or '-'} |")
     return lines
 
 
@@ -411,6 +446,9 @@ def main() -> None:
                         help="PLS_SIMPLIFIER_BACKEND for (b) and (c) (default: the service's default); "
                              "with ctranslate2 the run adds (a'), CTranslate2 in-process")
     parser.add_argument("--out", type=Path, help="also write the tables (markdown) and rows (JSON) here")
+    parser.add_argument("--before", type=Path,
+                        help="another checkout of this project (e.g. `git worktree add DIR COMMIT`, its models/ "
+                             "linked) served as variant (b0) beside (b), with the same store and settings")
     # Stopped with SIGTERM (timeout, CI): unwind, so the servers started here are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parser.parse_args()

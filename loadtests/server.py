@@ -43,17 +43,18 @@ def server_home(bento_home: Path) -> Path:
 
 @contextlib.contextmanager
 def bentoml_serve(bento_home: Path, log_path: Path, *, arguments: Sequence[str] = ("serve",),
-                  **settings: str) -> Iterator[str]:
+                  repo: Path = REPO, **settings: str) -> Iterator[str]:
     """Run `bentoml serve` from the repo root on a free 127.0.0.1 port; yield its base URL.
 
-    `arguments` replaces `serve` (say, `serve --timeout-keep-alive 12` or another service)."""
+    `arguments` replaces `serve` (say, `serve --timeout-keep-alive 12` or another service);
+    `repo` serves another checkout (a benchmark's "before")."""
     port = free_port()
     home = server_home(bento_home)
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **settings}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(BENTOML), *arguments, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -1,8 +1,11 @@
 """How sure the simplifier is of a summary, from its own token probabilities.
 
-A backend reports, per chunk, the mean log-probability the model gives to the tokens it chose
-(teacher-forced over the chosen output, EOS included, without decoding penalties). Its
-exponent, the geometric mean of the token probabilities, is the chunk's confidence in 0-1.
+A backend reports, per chunk, the mean log-probability of the tokens its search chose, EOS
+included, taken from the search's own scores (no second pass over the output): each step's
+distribution over the tokens the model's decoding rules allow, so a token they forbid (one that
+would repeat a 3-gram) takes no probability. CTranslate2 (`return_scores`) and transformers
+(runners/transformers_backend.py) agree on it within 1e-6 in float32. Its exponent, the geometric
+mean of the token probabilities, is the chunk's confidence in 0-1.
 A model that meets text unlike its training data spreads its probability over many tokens and
 its confidence falls: on the demo model, held-out template sentences and real abstract
 sentences separate with a ROC AUC above 0.99 (see the README's demo-model section).

@@ -142,6 +142,12 @@ _TABLE = (
     Setting("ct2_compute_type", "PLS_CT2_COMPUTE_TYPE",
             choice("auto", "int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"), "auto",
             "CTranslate2 compute type; `auto` = `int8` on CPU, `float16` on CUDA"),
+    Setting("ct2_inter_threads", "PLS_CT2_INTER_THREADS", integer(0, 64), "0",
+            "CTranslate2 on CPU: replicas per simplifier worker (one copy of the weights), each running a "
+            "sub-batch in parallel with `PLS_TORCH_THREADS` threads; 0 = the worker's CPU share / those threads "
+            "(2 replicas of 1 thread on a 2-vCPU task)"),
+    Setting("ct2_sub_batch", "PLS_CT2_SUB_BATCH", integer(0, 256), "0",
+            "CTranslate2: most rows in one sub-batch of a runner batch; 0 = the batch split evenly over the replicas"),
     Setting("max_batch_size", "PLS_MAX_BATCH_SIZE", integer(0, 256), "0",
             "Largest adaptive batch a runner forms (chunks or texts); 1 turns batching off; 0 = the best "
             "measured on 2 vCPUs: 16 for the classifier and the CTranslate2 simplifier, 8 for the "
@@ -155,7 +161,8 @@ _TABLE = (
             "Worker processes of the classifier runner"),
     Setting("api_workers", "PLS_API_WORKERS", integer(1, 64), "1", "Worker processes of the HTTP API service"),
     Setting("torch_threads", "PLS_TORCH_THREADS", integer(0, 256), "0",
-            "Intra-op threads per simplifier worker (torch or CTranslate2); 0 = CPU share / workers"),
+            "Intra-op threads per simplifier worker (torch), or per CTranslate2 replica; 0 = CPU share / workers "
+            "(torch), 1 (CTranslate2 on CPU)"),
     Setting("request_timeout_s", "PLS_REQUEST_TIMEOUT_S", integer(1, 3600), "120",
             "Seconds a request may take before BentoML answers 504/503"),
     Setting("max_text_chars", "PLS_MAX_TEXT_CHARS", integer(100, 1_000_000), "20000",

@@ -43,3 +43,13 @@ def torch_threads(configured: int, workers: int, root: Path = CGROUP_ROOT) -> in
     if configured > 0:
         return configured
     return max(1, cpu_share(root) // max(1, workers))
+
+
+def ct2_threads(intra: int, inter: int, workers: int, root: Path = CGROUP_ROOT) -> tuple[int, int]:
+    """(replicas, threads each) of CTranslate2 on CPU: the configured numbers, else one replica of
+    one thread per core of the worker's share. Independent sub-batches on separate cores beat
+    intra-op threads on one batch at these matrix sizes (docs/BENCHMARKS.md)."""
+    threads = intra if intra > 0 else 1
+    share = max(1, cpu_share(root) // max(1, workers))
+    replicas = inter if inter > 0 else max(1, share // threads)
+    return replicas, threads

@@ -13,6 +13,7 @@ than transformers in float32 at the same batch (see the README's backend section
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from pls_core.model_layout import TASK_PREFIX
@@ -52,9 +53,16 @@ def decoding_options(model_path: str) -> dict:
 
 
 class CTranslate2Backend:
-    """A CTranslate2 `Translator` over the converted T5 in the model folder of the BentoML store."""
+    """A CTranslate2 `Translator` over the converted T5 in the model folder of the BentoML store.
 
-    def __init__(self, model_path: str, device: str, compute_type: str = "auto", threads: int = 1) -> None:
+    On CPU, `replicas` translators (CTranslate2's `inter_threads`, sharing one copy of the weights)
+    of `threads` intra-op threads each: a batch is cut into `replicas` sub-batches of similar
+    lengths that run in parallel, one per core. On these matrix sizes two independent sub-batches
+    on two cores did 1.7x the work of one batch on two intra-op threads (docs/BENCHMARKS.md).
+    """
+
+    def __init__(self, model_path: str, device: str, compute_type: str = "auto", threads: int = 1,
+                 replicas: int = 1, sub_batch: int = 0) -> None:
         import ctranslate2
         from transformers import AutoTokenizer
 
@@ -68,16 +76,16 @@ class CTranslate2Backend:
         self.device = device
         self.compute_type = compute_type_for(compute_type, device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        # One batch at a time comes from the batching service, so one translator replica
-        # (inter_threads=1) using all the worker's threads inside each operation.
+        self.replicas = max(1, replicas) if device == "cpu" else 1
+        self.sub_batch = sub_batch  # 0: a batch split evenly over the replicas
         self.translator = ctranslate2.Translator(
             str(converted), device=device, compute_type=self.compute_type,
-            inter_threads=1, intra_threads=threads if device == "cpu" else 0,
+            inter_threads=self.replicas, intra_threads=threads if device == "cpu" else 0,
         )
         self.eos_id = self.tokenizer.eos_token_id
         self.decoding = decoding_options(model_path)
-        logger.info("CTranslate2 %s on %s, compute %s, %d threads",
-                    ctranslate2.__version__, device, self.compute_type, threads)
+        logger.info("CTranslate2 %s on %s, compute %s, %d replica(s) x %d thread(s)",
+                    ctranslate2.__version__, device, self.compute_type, self.replicas, threads)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer(
@@ -90,39 +98,41 @@ class CTranslate2Backend:
         """Encoder tokens of each text (prefix + text + EOS), for memory planning."""
         return [len(ids) for ids in self._encode(texts)]
 
+    def sub_batch_size(self, rows: int) -> int:
+        """Rows per sub-batch: `sub_batch`, or the rows split evenly over the replicas."""
+        if self.sub_batch > 0:
+            return self.sub_batch
+        return max(1, math.ceil(rows / self.replicas))
+
     def generate(self, texts: list[str], max_new_tokens: int, num_beams: int) -> list[Generation]:
         input_ids = self._encode(texts)
+        # translate_batch sorts the rows by length, cuts them into sub-batches of max_batch_size
+        # and runs those on the replicas in parallel; results come back in the rows' order.
         results = self.translator.translate_batch(
             [self.tokenizer.convert_ids_to_tokens(ids) for ids in input_ids],
+            max_batch_size=self.sub_batch_size(len(input_ids)),
             beam_size=num_beams,
             max_decoding_length=max_new_tokens,
             return_end_token=True,
+            return_scores=True,
             max_input_length=0,  # already truncated by the tokenizer, like transformers'
             **self.decoding,
         )
-        hypotheses = [result.hypotheses[0] for result in results]
-        mean_logprobs = self._mean_logprobs(input_ids, hypotheses)
         generations = []
-        for ids, hypothesis, mean_logprob in zip(input_ids, hypotheses, mean_logprobs):
+        for ids, result in zip(input_ids, results):
+            hypothesis = result.hypotheses[0]
             output = self.tokenizer.convert_tokens_to_ids(hypothesis)
             # return_end_token keeps the EOS that ended the hypothesis, so its length is the
             # tokens generated up to and including the first EOS.
             text = self.tokenizer.decode(output, skip_special_tokens=True).strip()
-            generations.append(Generation(text=text, tokens_input=len(ids), tokens_output=len(output),
-                                          mean_logprob=mean_logprob))
+            generations.append(Generation(
+                text=text, tokens_input=len(ids), tokens_output=len(output),
+                mean_logprob=mean_logprob(result.scores[0], len(output), self.decoding["length_penalty"])))
         return generations
 
-    def _mean_logprobs(self, input_ids: list[list[int]], hypotheses: list[list[str]]) -> list[float]:
-        """Each hypothesis's mean token log-probability, scored like the transformers backend:
-        the chosen output as decoder input, EOS included where it was generated."""
-        eos = self.tokenizer.eos_token
-        ended = [bool(h) and h[-1] == eos for h in hypotheses]
-        # score_batch appends EOS to each target and scores it too.
-        targets = [h[:-1] if end else h for h, end in zip(hypotheses, ended)]
-        scored = self.translator.score_batch(
-            [self.tokenizer.convert_ids_to_tokens(ids) for ids in input_ids], targets, max_input_length=0)
-        means = []
-        for result, end in zip(scored, ended):
-            logprobs = result.log_probs if end else result.log_probs[:-1]  # not an EOS never made
-            means.append(sum(logprobs) / max(1, len(logprobs)))
-        return means
+
+def mean_logprob(score: float, tokens: int, length_penalty: float) -> float:
+    """The mean token log-probability behind a hypothesis's search score: CTranslate2 divides
+    the summed log-probabilities by tokens ** length_penalty (tokens: the end token included)."""
+    tokens = max(1, tokens)
+    return score * tokens ** length_penalty / tokens

@@ -30,7 +30,7 @@ from bentoml.models import BentoModel
 
 from pls_core.config import current, runner_batching, simplifier_batch_size
 from pls_core.generation_memory import token_budget
-from pls_core.resources import torch_threads
+from pls_core.resources import ct2_threads, torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
 from runners.resilience import runner_service_options
 
@@ -176,7 +176,8 @@ def make_backend(model_path: str, device: str, threads: int):
     if CONFIG.simplifier_backend == "ctranslate2":
         from runners.ct2_backend import CTranslate2Backend
 
-        return CTranslate2Backend(model_path, device, CONFIG.ct2_compute_type, threads)
+        replicas, each = ct2_threads(CONFIG.torch_threads, CONFIG.ct2_inter_threads, CONFIG.simplifier_workers)
+        return CTranslate2Backend(model_path, device, CONFIG.ct2_compute_type, each, replicas, CONFIG.ct2_sub_batch)
     from runners.transformers_backend import TransformersBackend
 
     return TransformersBackend(model_path, device)

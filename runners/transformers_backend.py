@@ -19,8 +19,9 @@ class Generation:
     `tokens_input`: tokens the encoder saw (task prefix + text + EOS, no padding);
     `tokens_output`: tokens generated up to and including the first EOS (not the decoder start
     token, never padding), so a row's count does not depend on the other rows of its batch;
-    `mean_logprob`: the mean log-probability the model gives to those tokens, scored with the
-    chosen output as decoder input (no decoding penalties), for pls_core.confidence.
+    `mean_logprob`: the mean log-probability of those tokens in the search that chose them, for
+    pls_core.confidence: each step's distribution after the model's decoding rules (a token they
+    forbid, such as one that repeats a 3-gram, takes no probability), as CTranslate2 scores.
     """
 
     text: str
@@ -41,8 +42,45 @@ def count_until_eos(row: list[int], eos_id: int) -> int:
         return len(row)
 
 
-# Rows scored together when computing mean log-probabilities (see _mean_logprobs).
-_SCORING_ROWS = 4
+class ChosenTokenScores:
+    """A logits processor, last in the chain, that turns each step's scores into log-probabilities
+    over the tokens the decoding rules allow (what the search then ranks, as CTranslate2 does) and
+    keeps the few best of every row: the token the search picks is among them. Keeping the
+    `keep` best instead of the whole vocabulary (`output_scores`) holds rows x keep numbers a step
+    instead of rows x 32,128."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.steps: list[tuple] = []  # (values, token ids), each rows x keep
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        log_probs = torch.log_softmax(scores.float(), dim=-1)
+        values, tokens = torch.topk(log_probs, k=min(self.keep, log_probs.shape[-1]), dim=-1)
+        self.steps.append((values, tokens))
+        return log_probs
+
+    def mean_logprobs(self, rows: list[list[int]], counts: list[int], beam_rows=None) -> list[float]:
+        """Each output row's mean log-probability over its first `count` tokens. `beam_rows[i][t]`
+        is the search row that produced token t of output i (beam search); row i itself otherwise."""
+        import torch
+
+        if not self.steps:
+            return [0.0] * len(rows)
+        values = torch.stack([v for v, _ in self.steps]).tolist()  # steps x search rows x keep
+        tokens = torch.stack([t for _, t in self.steps]).tolist()
+        means = []
+        for i, (row, count) in enumerate(zip(rows, counts)):
+            total = 0.0
+            for step in range(count):
+                source = beam_rows[i][step] if beam_rows is not None else i
+                try:
+                    total += values[step][source][tokens[step][source].index(row[step])]
+                except ValueError:
+                    raise RuntimeError(f"token {row[step]} of step {step} is not among the search's best") from None
+            means.append(total / max(1, count))
+        return means
 
 
 class TransformersBackend:
@@ -65,14 +103,17 @@ class TransformersBackend:
 
     def generate(self, texts: list[str], max_new_tokens: int, num_beams: int) -> list[Generation]:
         import torch
+        from transformers import LogitsProcessorList
 
         encoded = self.tokenizer(
             [TASK_PREFIX + text for text in texts],
             padding=True, truncation=True, max_length=self.tokenizer.model_max_length,
             return_tensors="pt",
         ).to(self.device)
+        # The search keeps its best 2 x beams continuations a step; greedy picks the best one.
+        scores = ChosenTokenScores(keep=2 * num_beams if num_beams > 1 else 1)
         with torch.inference_mode():
-            output_ids = self.model.generate(
+            generated = self.model.generate(
                 **encoded,
                 max_new_tokens=max_new_tokens,
                 num_beams=num_beams,
@@ -80,35 +121,18 @@ class TransformersBackend:
                 # Beam search ends as soon as num_beams hypotheses are finished, as the users'
                 # earlier service did; greedy search has no such choice.
                 early_stopping=num_beams > 1,
+                logits_processor=LogitsProcessorList([scores]),
+                return_dict_in_generate=True,
             )
-            input_counts = encoded["attention_mask"].sum(dim=1).tolist()
-            # Column 0 is the decoder start token, which the model did not generate.
-            rows = output_ids[:, 1:].tolist()
-            output_counts = [count_until_eos(row, self.eos_id) for row in rows]
-            mean_logprobs = self._mean_logprobs(encoded, output_ids, output_counts)
+        input_counts = encoded["attention_mask"].sum(dim=1).tolist()
+        # Column 0 is the decoder start token, which the model did not generate.
+        rows = generated.sequences[:, 1:].tolist()
+        output_counts = [count_until_eos(row, self.eos_id) for row in rows]
+        beam_rows = generated.beam_indices.tolist() if num_beams > 1 else None
+        mean_logprobs = scores.mean_logprobs(rows, output_counts, beam_rows)
         results = []
         for row, n_in, n_out, mean_logprob in zip(rows, input_counts, output_counts, mean_logprobs):
             text = self.tokenizer.decode(row[:n_out], skip_special_tokens=True).strip()
             results.append(Generation(text=text, tokens_input=int(n_in), tokens_output=n_out,
                                       mean_logprob=mean_logprob))
         return results
-
-    def _mean_logprobs(self, encoded, output_ids, output_counts: list[int]) -> list[float]:
-        """Each row's mean log-probability of its generated tokens (up to its first EOS), from
-        one decoder pass over the chosen outputs. Rows go in small groups: the vocabulary-wide
-        log-softmax of a whole batch of a large model would cost as much memory as generation."""
-        import torch
-
-        means: list[float] = []
-        for start in range(0, output_ids.shape[0], _SCORING_ROWS):
-            rows = slice(start, start + _SCORING_ROWS)
-            logits = self.model(
-                input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
-                decoder_input_ids=output_ids[rows, :-1],
-            ).logits
-            chosen = output_ids[rows, 1:]
-            logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
-            for offset, row_logprobs in enumerate(logprobs.tolist()):
-                n_out = max(1, output_counts[start + offset])
-                means.append(sum(row_logprobs[:n_out]) / n_out)
-        return means

@@ -148,6 +148,44 @@ def test_a_rows_score_barely_depends_on_its_batch(stored_simplifier, corpus, com
     assert drift <= tolerance, drift
 
 
+@pytest.mark.parametrize("num_beams", [1, 4])
+def test_both_backends_give_one_confidence_from_their_searches(stored_simplifier, corpus, num_beams):
+    """Each backend takes a chunk's mean log-probability from its own search (CTranslate2's
+    `return_scores`, transformers' step scores), with no second pass; the two agree to 1e-4 in
+    float32 wherever they chose the same output (real abstract sentences included: there the
+    demo model repeats itself and its no-repeat-3-gram rule forbids tokens)."""
+    from demo import train as demo_train
+    from runners.transformers_backend import TransformersBackend
+
+    _, real_heldout = demo_train.real_pairs_split()
+    texts = [s for s, _ in corpus.heldout_templates[:8]] + demo_train.real_sentences(real_heldout, 8)
+    ct2 = CTranslate2Backend(str(stored_simplifier), "cpu", compute_type="float32", threads=1)
+    torch_backend = TransformersBackend(str(stored_simplifier), "cpu")
+    ours = ct2.generate(texts, MAX_NEW_TOKENS, num_beams)
+    theirs = torch_backend.generate(texts, MAX_NEW_TOKENS, num_beams)
+    same = [(a, b) for a, b in zip(ours, theirs) if a.text == b.text and a.tokens_output == b.tokens_output]
+    assert len(same) >= 0.9 * len(texts)
+    assert max(abs(a.mean_logprob - b.mean_logprob) for a, b in same) <= 1e-4
+    assert all(a.mean_logprob < 0 for a, _ in same)
+    # The real sentences are where the model is unsure: the confidence must see it.
+    assert sum(g.mean_logprob for g in ours[8:]) < sum(g.mean_logprob for g in ours[:8])
+
+
+def test_parallel_sub_batches_give_the_same_answers_in_order(stored_simplifier, parity_texts):
+    """Two replicas, each a sub-batch of the rows (sorted by length inside CTranslate2), answer
+    exactly what one translator answers for the whole batch, in the rows' order."""
+    texts = parity_texts[:16][::-1]
+    one = CTranslate2Backend(str(stored_simplifier), "cpu", compute_type="float32", threads=1)
+    two = CTranslate2Backend(str(stored_simplifier), "cpu", compute_type="float32", threads=1, replicas=2)
+    assert two.sub_batch_size(16) == 8 and two.sub_batch_size(3) == 2 and one.sub_batch_size(16) == 16
+    for num_beams in (1, 4):
+        alone = one.generate(texts, MAX_NEW_TOKENS, num_beams)
+        parallel = two.generate(texts, MAX_NEW_TOKENS, num_beams)
+        assert [g.text for g in parallel] == [g.text for g in alone]
+        assert [g.tokens_output for g in parallel] == [g.tokens_output for g in alone]
+        assert max(abs(a.mean_logprob - b.mean_logprob) for a, b in zip(alone, parallel)) <= 1e-5
+
+
 def test_the_models_generation_config_applies_as_in_transformers(stored_simplifier, tmp_path):
     # The demo model forbids repeating 3-grams; transformers applies that by itself.
     assert decoding_options(str(stored_simplifier))["no_repeat_ngram_size"] == 3

@@ -23,7 +23,7 @@ from pls_core.config import (
     runner_batching,
     simplifier_batch_size,
 )
-from pls_core.resources import cgroup_cpu_limit, cpu_share, torch_threads
+from pls_core.resources import cgroup_cpu_limit, cpu_share, ct2_threads, torch_threads
 from tests.support.processes import REPO
 
 CONFIGURATION_PAGE = REPO / "docs" / "configuration.md"
@@ -248,3 +248,18 @@ def test_threads_are_split_between_workers(tmp_path):
     share = cpu_share(tmp_path)
     assert torch_threads(0, workers=share + 1, root=tmp_path) == 1
     assert torch_threads(0, workers=1, root=tmp_path) == share
+
+
+def test_ctranslate2_gets_one_single_threaded_replica_per_core(tmp_path):
+    """A 2-vCPU task: 2 replicas x 1 thread; a 4-vCPU one 4 x 1; two workers split the cores;
+    the settings, when given, win."""
+    import os
+
+    for quota, cores in (("200000 100000", 2), ("400000 100000", 4)):
+        (tmp_path / "cpu.max").write_text(quota + "\n")
+        usable = min(cores, len(os.sched_getaffinity(0)))
+        assert ct2_threads(0, 0, workers=1, root=tmp_path) == (usable, 1)
+    (tmp_path / "cpu.max").write_text("200000 100000\n")
+    assert ct2_threads(0, 0, workers=2, root=tmp_path) == (1, 1)
+    assert ct2_threads(2, 0, workers=1, root=tmp_path) == (1, 2)
+    assert ct2_threads(1, 3, workers=1, root=tmp_path) == (3, 1)

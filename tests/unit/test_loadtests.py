@@ -281,14 +281,18 @@ def test_the_autoscaling_default_is_the_documented_capacity():
 def test_side_by_side_ratios():
     from loadtests.bench_side_by_side import Row, ratio_rows
 
-    rows = [Row("demo", 4, "(b) service, adaptive batching", "4", 8, 0, 2.0, 1, 1, 50),
+    rows = [Row("demo", 4, "(b) service, adaptive batching", "1", 8, 0, 1.0, 1, 0.8, 50),
+            Row("demo", 4, "(b) service, adaptive batching", "4", 8, 0, 2.0, 1, 1.2, 50),
             Row("demo", 4, "(c) service, batching off", "4", 8, 0, 0.5, 1, 1, 50),
             Row("demo", 4, "(d) one blocking generate per request", "4", 8, 1, 1.0, 1, 1, 50),
             Row("demo", 4, "(a) in-process transformers", "batch 8 (best)", 8, 0, 4.0, 1, 1, 50)]
-    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | nan | 2.00 | 0.50 | nan | 4.00 |"
-    # With the CTranslate2 backend, (a') is the service's own engine in-process.
+    assert ratio_rows(rows)[-1] == ("| demo | 4 | 4 | 2.00 | nan | 1.00 | 4.00 | nan | nan | 2.00 | 0.50 | nan | "
+                                    "4.00 | 1.50 |")
+    # With the CTranslate2 backend, (a') is the service's own engine in-process; (b0) the service before.
     rows.append(Row("demo", 4, "(a') in-process ctranslate2 int8", "batch 16 (best)", 16, 0, 2.5, 1, 1, 50))
-    assert ratio_rows(rows)[-1] == "| demo | 4 | 4 | 2.00 | 1.00 | 4.00 | 2.50 | 2.00 | 0.50 | 0.80 | 4.00 |"
+    rows.append(Row("demo", 4, "(b0) service before: base", "4", 8, 0, 0.8, 1, 1, 50))
+    assert ratio_rows(rows)[-1] == ("| demo | 4 | 4 | 2.00 | 0.80 | 1.00 | 4.00 | 2.50 | 2.50 | 2.00 | 0.50 | 0.80 | "
+                                    "4.00 | 1.50 |")
 
 
 def test_generated_tokens_count_up_to_the_first_eos_like_the_service():
