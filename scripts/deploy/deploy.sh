@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# One-command deploy of the pls-service bento to AWS ECS Fargate; see scripts/deploy/deploy.py or
-# `scripts/deploy/deploy.sh --help`. Example: scripts/deploy/deploy.sh --auto-approve all
+# One-command deploy of the pls-service bento to AWS ECS Fargate: runs the pls_deploy package
+# (scripts/deploy/pls_deploy/, installed with the project). See `scripts/deploy/deploy.sh --help`.
+# Example: scripts/deploy/deploy.sh --auto-approve all
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-# The project's virtualenv has boto3 and bentoml; fall back to the python on PATH.
+# The project's virtualenv has the package, boto3 and bentoml; fall back to the python on PATH.
 if [[ -n "${PYTHON:-}" ]]; then
   python="$PYTHON"
 elif [[ -x "$repo/.venv/bin/python" ]]; then
@@ -18,5 +19,10 @@ if [[ -z "$python" ]]; then
   echo "deploy: error: python3 not found; set PYTHON or create .venv (see README)" >&2
   exit 2
 fi
+if ! "$python" -c 'import pls_deploy' 2>/dev/null; then
+  echo "deploy: error: $python cannot import pls_deploy: install the project into it" \
+       "(pip install --no-deps -e $repo; scripts/bootstrap.sh does it for .venv) or set PYTHON" >&2
+  exit 2
+fi
 
-exec "$python" "$here/deploy.py" "$@"
+exec "$python" -m pls_deploy "$@"

@@ -1,6 +1,7 @@
 """One deployment's whole life against moto, through the deploy CLI users run: the image the
-session's `deploy.sh build` made (tests/support/image_build.py), pushed to a local registry
-standing in for ECR; a stack with TLS, a NAT gateway, API keys and the WAF applied as the
+session's `deploy.sh build` made (tests/support/image_build.py), pushed with `--registry` to a
+local registry standing in for an endpoint of ECR's registry (trusted as a user trusts a private
+registry's certificate); a stack with TLS, a NAT gateway, API keys and the WAF applied as the
 module was before moved.tf, then upgraded to today's through `deploy.sh apply` without replacing
 anything; the stack checked through the AWS API, a no-change plan, a target-group replacement,
 roll, apply again and destroy.
@@ -218,7 +219,8 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         env = {key: value for key, value in built.env.items() if not key.startswith("AWS_")}
         env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
                    AWS_CONFIG_FILE="/nonexistent/config", AWS_EC2_METADATA_DISABLED="true", PYTHON=sys.executable,
-                   DEPLOY_TEST_REGISTRY=registry, **AUTOMATION_ENV)
+                   **AUTOMATION_ENV)
+        local_registry.trust(registry, Path(env["HOME"]))  # its CA, where buildah looks for it
         tf_env = {**terraform_env(), **FAKE_CREDENTIALS}
         common = ["--backend", "buildah", "--tf-dir", str(workdir), "--auto-approve"]
         timings: dict[str, float] = {}
@@ -237,9 +239,11 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
             timings[f"terraform {' '.join(args)} ({len(timings)})"] = time.monotonic() - started
             return result
 
-        # 1. The first push creates the repository alone, then the image goes to the registry.
-        pushed = step("push")
+        # 1. The first push creates the repository alone, then the image goes to the registry
+        # (moto's ECR has the API, not the registry): --registry, as for any other endpoint of it.
+        pushed = step("--registry", registry.address, "push")
         assert "-target=aws_ecr_repository.this" in pushed.stdout
+        assert f"buildah push {registry.address}/pls-service:{version}" in pushed.stdout
         assert version in local_registry.registry_tags(registry, "pls-service")
         # What ECR would record of that push: the manifest, under the tag.
         manifest, media_type = local_registry.registry_manifest(registry, "pls-service", version)

@@ -1,6 +1,7 @@
 """scripts/deploy/deploy.sh's steps against moto with stand-in container tools: push (login,
-tag, push, an existing tag skipped, the repository's region), roll, apply's choice of tag, and a
-destroy that creates nothing. The whole path with the real image is tests/e2e/test_deploy.py's."""
+tag, push, an existing tag skipped, the repository's region, another endpoint of the registry),
+roll, apply's choice of tag, and a destroy that creates nothing. The whole path with the real
+image is tests/e2e/test_deploy.py's."""
 
 from __future__ import annotations
 
@@ -75,6 +76,38 @@ def test_push_logs_in_tags_and_pushes_then_skips_an_existing_tag(moto_url: str, 
     result = deploy(args, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "already in ECR" in result.stdout
+    assert not calls.exists()
+
+
+@pytest.mark.timeout(120)
+def test_push_through_another_registry_endpoint_still_asks_ecr(moto_url: str, recording_path: tuple[str, Path]) -> None:
+    """--registry: login (with ECR's password), tag and push go to that host under the
+    repository's name; whether the tag is there already is ECR's answer, not the registry's."""
+    path, calls = recording_path
+    ecr = moto_ecr(moto_url, "us-east-1")
+    repository_url = ecr.create_repository(repositoryName="pls-service",
+                                           imageTagMutability="IMMUTABLE")["repository"]["repositoryUri"]
+    endpoint = "127.0.0.1:5999"
+    env = clean_env(**FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_url, PATH=path)
+    args = ["--backend", "buildah", "push", "--tag", "20260101.1", "--repository-url", repository_url,
+            "--region", "us-east-1", "--registry", endpoint]
+
+    result = deploy(args, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls.read_text().splitlines() == [
+        f"buildah login --username AWS --password-stdin {endpoint}",
+        f"buildah tag pls-service:20260101.1 {endpoint}/pls-service:20260101.1",
+        f"buildah push {endpoint}/pls-service:20260101.1",
+    ]
+    secret = Path(f"{calls}.stdin").read_text().strip()
+    assert secret, "no registry password on stdin"
+    assert secret not in result.stdout + result.stderr, "the registry password was printed"
+
+    put_image(ecr, "20260101.1")
+    calls.unlink()
+    result = deploy(args, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{repository_url}:20260101.1 is already in ECR" in result.stdout
     assert not calls.exists()
 
 

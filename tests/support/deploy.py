@@ -1,10 +1,10 @@
-"""The deploy CLI as the tests drive it: scripts/deploy/deploy.sh run with a clean environment
-(no AWS credentials or configuration of the machine), stand-in tools that only record their
-calls, and moto's ECR. A pytest plugin (tests/conftest.py loads it) for the `recording_path` fixture."""
+"""The deploy CLI as the tests drive it: scripts/deploy/deploy.sh (the pls_deploy package, installed
+with the project) run with a clean environment (no AWS credentials or configuration of the
+machine), stand-in tools that only record their calls, and moto's ECR. A pytest plugin
+(tests/conftest.py loads it) for the `recording_path` fixture."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -17,15 +17,7 @@ import pytest
 from tests.support.processes import REPO
 
 DEPLOY_SH = REPO / "scripts" / "deploy" / "deploy.sh"
-DEPLOY_PY = REPO / "scripts" / "deploy" / "deploy.py"
-
-
-def load_deploy_module():
-    spec = importlib.util.spec_from_file_location("deploy_cli", DEPLOY_PY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+DEPLOY_PACKAGE = REPO / "scripts" / "deploy" / "pls_deploy"
 
 
 def clean_env(**extra: str) -> dict[str, str]:

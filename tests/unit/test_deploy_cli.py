@@ -1,10 +1,12 @@
 """scripts/deploy/deploy.sh without AWS: prerequisite and credential errors, dry runs (every command
 printed, none run), the deploy targets the module names, and the rollout logic against scripted
-ECS answers. Its steps against moto are tests/integration/test_deploy.py's; the whole path with
-the real image, tests/e2e/test_deploy.py's."""
+ECS answers; the pls_deploy package it runs is small modules, found as installed. Its steps against
+moto are tests/integration/test_deploy.py's; the whole path with the real image,
+tests/e2e/test_deploy.py's."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -13,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
+import pls_deploy
+from pls_deploy.cli import parse_args
+from pls_deploy.commands import PLANS
+from pls_deploy.ecs import RolledBack, image_tag_of, rolled_back, wait_until_stable
+from pls_deploy.image import DEFAULT_CPU_ARCHITECTURE, PLATFORM_OF_ARCHITECTURE
+from pls_deploy.plans import EXIT_ROLLOUT_FAILED, Command, DeployError, Executor, Secret
+from pls_deploy.stack import Deployment, deploy_targets, region_of_repository
 from tests.support import terraform as terraform_support
-from tests.support.deploy import DEPLOY_PY, DEPLOY_SH, clean_env, deploy, load_deploy_module
+from tests.support.deploy import DEPLOY_PACKAGE, DEPLOY_SH, clean_env, deploy
 from tests.support.moto import FAKE_CREDENTIALS, free_port
 from tests.support.processes import REPO
 
@@ -25,7 +34,7 @@ from tests.support.processes import REPO
 
 @pytest.mark.timeout(60)
 def test_missing_tools_are_listed_with_how_to_install_them(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(DEPLOY_PY), "all", "--backend", "buildah"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "pls_deploy", "all", "--backend", "buildah"], cwd=REPO,
                             env=clean_env(PATH=str(tmp_path)), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "missing prerequisites for 'all'" in result.stderr
@@ -61,6 +70,46 @@ def test_help_lists_every_command() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The package deploy.sh runs: small modules, found as installed, no switch for tests
+# --------------------------------------------------------------------------------------------
+
+MODULE_LINES_LIMIT = 400
+
+
+def test_the_deploy_cli_is_small_modules_of_the_installed_package() -> None:
+    """pls_deploy is imported as the project installs it (no path set up by the test), from this
+    tree, and no module of it reaches 400 lines."""
+    assert Path(pls_deploy.__file__).resolve().parent == DEPLOY_PACKAGE
+    sources = sorted(DEPLOY_PACKAGE.glob("*.py"))
+    assert {path.stem for path in sources} >= {"plans", "stack", "image", "ecs", "commands", "cli"}, sources
+    too_long = {path.name: lines for path in sources
+                if (lines := len(path.read_text().splitlines())) >= MODULE_LINES_LIMIT}
+    assert not too_long, f"modules of {MODULE_LINES_LIMIT} lines or more: {too_long}"
+
+
+@pytest.mark.timeout(60)
+def test_python_m_runs_what_deploy_sh_runs(tmp_path: Path) -> None:
+    """`python -m pls_deploy` works from any folder (the installed package, not the working
+    directory) and is the CLI deploy.sh runs."""
+    direct = subprocess.run([sys.executable, "-m", "pls_deploy", "--help"], cwd=tmp_path, env=clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    assert direct.stdout == deploy(["--help"], clean_env()).stdout
+
+
+def test_the_deploy_cli_reads_no_test_only_setting() -> None:
+    """Tests reach their stand-ins the way users reach theirs (options, AWS_ENDPOINT_URL, the
+    container tools' own configuration): no environment variable of the package is for tests."""
+    read = set()
+    for path in DEPLOY_PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+",
+                                                                                               node.value):
+                read.add(node.value)
+    assert not {name for name in read if "TEST" in name}, sorted(read)
+
+
+# --------------------------------------------------------------------------------------------
 # Dry runs: every command printed, none run
 # --------------------------------------------------------------------------------------------
 
@@ -90,6 +139,37 @@ def test_push_dry_run_with_buildah_backend(recording_path: tuple[str, Path]) -> 
     assert "buildah login --username AWS --password-stdin 123456789012.dkr.ecr.us-east-1.amazonaws.com" in result.stdout
     assert "$ buildah push 123456789012.dkr.ecr.us-east-1.amazonaws.com/pls-service:v1" in result.stdout
     assert "terraform" not in result.stdout  # the repository was given
+    assert not calls.exists()
+
+
+@pytest.mark.timeout(60)
+def test_push_dry_run_through_another_registry_endpoint(recording_path: tuple[str, Path]) -> None:
+    """--registry: login, tag and push go through that host (ECR's dual-stack endpoint, here);
+    the repository and its region stay the repository URL's."""
+    path, calls = recording_path
+    repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pls-service"
+    endpoint = "123456789012.dkr-ecr.eu-west-1.on.aws"
+    result = deploy(["--dry-run", "--backend", "buildah", "push", "--tag", "v1", "--repository-url", repository_url,
+                     "--registry", endpoint], clean_env(PATH=path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"login, tag and push go through {endpoint}; ECR's repository is {repository_url}" in out
+    assert ("aws ecr get-login-password --region eu-west-1 | buildah login --username AWS --password-stdin "
+            f"{endpoint}\n") in out
+    assert f"$ buildah tag pls-service:v1 {endpoint}/pls-service:v1\n" in out
+    assert f"$ buildah push {endpoint}/pls-service:v1\n" in out
+    assert "tls" not in out
+    assert not calls.exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["https://123456789012.dkr-ecr.eu-west-1.on.aws", "registry.example.com/team", ""])
+def test_registry_takes_a_host_only(recording_path: tuple[str, Path], value: str) -> None:
+    path, calls = recording_path
+    result = deploy(["--dry-run", "push", "--tag", "v1", "--registry", value], clean_env(PATH=path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "argument --registry" in result.stderr and "HOST[:PORT]" in result.stderr
+    assert result.stdout == ""
     assert not calls.exists()
 
 
@@ -160,10 +240,9 @@ def test_targets_come_from_the_modules_deploy_targets_output(recording_path: tup
 
 
 def test_deploy_targets_name_the_modules_resources_and_variables() -> None:
-    """deploy.py reads the `deploy_targets` output as Terraform does, and every address and
+    """pls_deploy reads the `deploy_targets` output as Terraform does, and every address and
     variable in it exists in the module."""
-    deploy_cli = load_deploy_module()
-    targets = deploy_cli.deploy_targets(terraform_support.MODULE)
+    targets = deploy_targets(terraform_support.MODULE)
     assert targets == terraform_support.blocks("output")["deploy_targets"]["value"]
     resources = {f"{kind}.{name}" for path in terraform_support.terraform_files()
                  for block in terraform_support.parse(path).get("resource", [])
@@ -176,11 +255,10 @@ def test_deploy_targets_name_the_modules_resources_and_variables() -> None:
 
 
 def test_a_secret_stdin_is_piped_to_the_command_but_printed_as_its_source(capsys) -> None:
-    deploy_cli = load_deploy_module()
-    login = deploy_cli.Command(("cat",), stdin=deploy_cli.Secret("aws ecr get-login-password", lambda: "s3cr3t"),
+    login = Command(("cat",), stdin=Secret("aws ecr get-login-password", lambda: "s3cr3t"),
                                capture=True)
-    assert deploy_cli.Executor(dry_run=False).perform(login) == "s3cr3t"
-    assert deploy_cli.Executor(dry_run=True).perform(login) == ""
+    assert Executor(dry_run=False).perform(login) == "s3cr3t"
+    assert Executor(dry_run=True).perform(login) == ""
     printed = capsys.readouterr().out
     assert printed.splitlines() == ["$ aws ecr get-login-password | cat"] * 2
     assert "s3cr3t" not in printed and "s3cr3t" not in repr(login)
@@ -189,10 +267,9 @@ def test_a_secret_stdin_is_piped_to_the_command_but_printed_as_its_source(capsys
 def test_the_tag_all_builds_is_passed_on_and_the_options_stay_as_given(capsys) -> None:
     """`all` resolves the tag once (what build made) and hands it to push and apply; the
     parsed options are never rewritten."""
-    deploy_cli = load_deploy_module()
-    args = deploy_cli.parse_args(["--dry-run", "--backend", "buildah", "all"])
-    deployment = deploy_cli.Deployment.for_args(args)
-    deployment.executor.execute(deploy_cli.PLANS["all"](deployment))
+    args = parse_args(["--dry-run", "--backend", "buildah", "all"])
+    deployment = Deployment.for_args(args)
+    deployment.executor.execute(PLANS["all"](deployment))
     assert args.tag is None
     out = capsys.readouterr().out
     assert "buildah tag 'pls-service:<bento-version>'" in out
@@ -218,7 +295,6 @@ def _service(deployments: list[dict], running: int = 1, desired: int = 1, events
 
 
 def test_roll_reports_a_circuit_breaker_rollback() -> None:
-    deploy_cli = load_deploy_module()
     new = {"id": "ecs-svc/new", "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "taskDefinition": "td:2",
            "runningCount": 0, "desiredCount": 1}
     old = {"id": "ecs-svc/old", "status": "ACTIVE", "rolloutState": "COMPLETED", "taskDefinition": "td:1",
@@ -231,11 +307,11 @@ def test_roll_reports_a_circuit_breaker_rollback() -> None:
         _service([new, old]),
         _service([rollback, failed], events=["(service pls-service) rolling back to deployment ecs-svc/old."]),
     ])
-    with pytest.raises(deploy_cli.DeployError) as raised:
-        deploy_cli.wait_until_stable(ecs, "c", "pls-service", "ecs-svc/new", timeout_s=60, poll_s=0,
+    with pytest.raises(DeployError) as raised:
+        wait_until_stable(ecs, "c", "pls-service", "ecs-svc/new", timeout_s=60, poll_s=0,
                                      sleep=lambda s: None)
     message = str(raised.value)
-    assert raised.value.exit_code == deploy_cli.EXIT_ROLLOUT_FAILED
+    assert raised.value.exit_code == EXIT_ROLLOUT_FAILED
     assert "FAILED: ECS deployment circuit breaker: tasks failed to start." in message
     assert "rolled the service back to td:1" in message
     assert "rolling back to deployment ecs-svc/old" in message
@@ -248,7 +324,7 @@ def test_roll_reports_a_circuit_breaker_rollback() -> None:
     ("pls-service:v3@sha256:abc", "v3"),
 ])
 def test_the_running_tag_is_read_from_the_image_reference(image: str, tag: str) -> None:
-    assert load_deploy_module().image_tag_of(image) == tag
+    assert image_tag_of(image) == tag
 
 
 class RolledBackEcs:
@@ -266,15 +342,13 @@ class RolledBackEcs:
 
 
 def test_a_rolled_back_service_is_told_from_a_settled_one() -> None:
-    module = load_deploy_module()
     ecs = RolledBackEcs("td:1", "repo:20260101.1")
-    found = module.rolled_back(ecs, "c", "s", "td:2", "20260202.1")
-    assert found == module.RolledBack("td:1", "20260101.1", "td:2", "20260202.1")
-    assert module.rolled_back(ecs, "c", "s", "td:1", "20260101.1") is None
+    found = rolled_back(ecs, "c", "s", "td:2", "20260202.1")
+    assert found == RolledBack("td:1", "20260101.1", "td:2", "20260202.1")
+    assert rolled_back(ecs, "c", "s", "td:1", "20260101.1") is None
 
 
 def test_roll_times_out_with_the_last_state() -> None:
-    deploy_cli = load_deploy_module()
     stuck = {"id": "ecs-svc/new", "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "taskDefinition": "td:2",
              "runningCount": 0, "desiredCount": 2}
     now = [0.0]
@@ -282,19 +356,18 @@ def test_roll_times_out_with_the_last_state() -> None:
     def sleep(seconds: float) -> None:
         now[0] += 30
 
-    with pytest.raises(deploy_cli.DeployError) as raised:
-        deploy_cli.wait_until_stable(FakeEcs([_service([stuck], running=0, desired=2)]), "c", "s", "ecs-svc/new",
+    with pytest.raises(DeployError) as raised:
+        wait_until_stable(FakeEcs([_service([stuck], running=0, desired=2)]), "c", "s", "ecs-svc/new",
                                      timeout_s=100, poll_s=30, sleep=sleep, clock=lambda: now[0])
-    assert raised.value.exit_code == deploy_cli.EXIT_ROLLOUT_FAILED
+    assert raised.value.exit_code == EXIT_ROLLOUT_FAILED
     assert "did not become stable within 100s" in str(raised.value)
     assert "running 0/2" in str(raised.value)
 
 
 def test_roll_accepts_a_completed_single_deployment() -> None:
-    deploy_cli = load_deploy_module()
     done = {"id": "ecs-svc/new", "status": "PRIMARY", "rolloutState": "COMPLETED", "taskDefinition": "td:2",
             "runningCount": 2, "desiredCount": 2}
-    service = deploy_cli.wait_until_stable(FakeEcs([_service([done], running=2, desired=2)]), "c", "s",
+    service = wait_until_stable(FakeEcs([_service([done], running=2, desired=2)]), "c", "s",
                                            "ecs-svc/new", timeout_s=10, poll_s=0, sleep=lambda s: None)
     assert service["runningCount"] == 2
 
@@ -328,7 +401,7 @@ def test_build_looks_in_bentomls_default_store_and_says_how_to_import(tmp_path: 
 
 def test_deploy_leaves_the_store_to_bentoml() -> None:
     """One rule for every script: $BENTOML_HOME when set, else BentoML's ~/bentoml."""
-    for script in (DEPLOY_PY, REPO / "scripts" / "container" / "smoke.sh", DEPLOY_SH):
+    for script in (*sorted(DEPLOY_PACKAGE.glob("*.py")), REPO / "scripts" / "container" / "smoke.sh", DEPLOY_SH):
         text = script.read_text()
         assert ".bentoml" not in text, f"{script.name} names a store of its own"
         assert not re.search(r"BENTOML_HOME\"?\]?\s*=|setdefault\(\"BENTOML_HOME\"|export BENTOML_HOME", text), \
@@ -341,11 +414,10 @@ def test_deploy_leaves_the_store_to_bentoml() -> None:
 
 
 def test_region_is_read_from_the_repository_url() -> None:
-    deploy_cli = load_deploy_module()
-    assert deploy_cli.region_of_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pls-service") == "eu-west-1"
-    assert deploy_cli.region_of_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/x/y") == "cn-north-1"
-    assert deploy_cli.region_of_repository("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/p") == "us-east-1"
-    assert deploy_cli.region_of_repository("127.0.0.1:5000/pls-service") is None
+    assert region_of_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pls-service") == "eu-west-1"
+    assert region_of_repository("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/x/y") == "cn-north-1"
+    assert region_of_repository("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/p") == "us-east-1"
+    assert region_of_repository("127.0.0.1:5000/pls-service") is None
 
 
 @pytest.mark.timeout(60)
@@ -390,9 +462,8 @@ def test_build_refuses_a_platform_the_task_cannot_run(recording_path: tuple[str,
 
 
 def test_the_cli_knows_the_modules_default_architecture() -> None:
-    deploy_cli = load_deploy_module()
-    assert terraform_support.variable_default("cpu_architecture") == deploy_cli.DEFAULT_CPU_ARCHITECTURE
+    assert terraform_support.variable_default("cpu_architecture") == DEFAULT_CPU_ARCHITECTURE
     validation = terraform_support.blocks("variable")["cpu_architecture"]["validation"][0]["condition"]
     listed = re.search(r"contains\(\[([^\]]*)\]", validation).group(1)
     allowed = {name.strip().strip('"') for name in listed.split(",")}
-    assert allowed == set(deploy_cli.PLATFORM_OF_ARCHITECTURE), (allowed, validation)
+    assert allowed == set(PLATFORM_OF_ARCHITECTURE), (allowed, validation)
