@@ -1,8 +1,8 @@
 """Accuracy of demo-classifier variants on real and generated text; prints a table.
 
-    python demo/classifier_variants.py [--folds 4] [--only NAME ...]
+    python -m demo.classifier_variants [--folds 4] [--only NAME ...]
 
-Every variant is trained like the build does it (demo/train.py): the generated corpus plus the
+Every variant is trained like the build does it (demo/classifier.py): the generated corpus plus the
 real training pairs of data/cochrane, real texts weighted. Settings are chosen by the
 cross-validation column only: folds of the real TRAINING pairs (a pair's abstract and summary
 stay in the same fold), each fold judged by a model trained on the generated corpus and the
@@ -17,14 +17,11 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from demo import corpus as demo_corpus  # noqa: E402
-from demo import train  # noqa: E402
+from demo import classifier as demo_classifier
+from demo import corpus as demo_corpus
+from demo.parallel_corpus import real_pairs_split
+from demo.t5_training import FULL
 
 CV_SEED = 1  # the folds' order; independent of the held-out split
 
@@ -33,9 +30,9 @@ CV_SEED = 1  # the folds' order; independent of the held-out split
 class Variant:
     name: str
     features: str = "shipped"  # a key of FEATURES
-    C: float = train.CLASSIFIER_C
-    real_weight: float = train.REAL_SAMPLE_WEIGHT
-    generated_pairs: int | None = train.GENERATED_CLASSIFIER_PAIRS  # None: all of them
+    C: float = demo_classifier.CLASSIFIER_C
+    real_weight: float = demo_classifier.REAL_SAMPLE_WEIGHT
+    generated_pairs: int | None = demo_classifier.GENERATED_CLASSIFIER_PAIRS  # None: all of them
     note: str = ""
 
 
@@ -63,7 +60,7 @@ def union(*parts):
 
 
 FEATURES = {
-    "shipped": train.make_vectorizer,
+    "shipped": demo_classifier.make_vectorizer,
     "words 1-2, punct (old)": lambda: word_vectorizer(),
     "words 1-2, no punct": lambda: word_vectorizer(token_pattern=r"(?u)\b\w+\b"),
     "words 1-2, punct, min_df 1": lambda: word_vectorizer(min_df=1),
@@ -89,10 +86,10 @@ class Data:
 
 
 def load_data(n_folds: int) -> Data:
-    corpus = demo_corpus.build_corpus(0, per_template=train.FULL.per_template,
-                                      n_freeform=train.FULL.n_freeform)
+    corpus = demo_corpus.build_corpus(0, per_template=FULL.per_template,
+                                      n_freeform=FULL.n_freeform)
     heldout = corpus.heldout_combinations + corpus.heldout_templates + corpus.heldout_freeform
-    real_train, real_heldout = train.real_pairs_split()
+    real_train, real_heldout = real_pairs_split()
     order = list(range(len(real_train)))
     random.Random(CV_SEED).shuffle(order)
     folds = [[real_train[i] for i in order[k::n_folds]] for k in range(n_folds)]
@@ -103,10 +100,10 @@ def fit(variant: Variant, generated, real, cache: dict, cache_key):
     """(vectorizer, classifier) trained as the build trains them, vectorizer fits cached."""
     from sklearn.linear_model import LogisticRegression
 
-    generated = train.generated_share(generated, variant.generated_pairs)
+    generated = demo_classifier.generated_share(generated, variant.generated_pairs)
     key = (variant.features, variant.generated_pairs, cache_key)
     if key not in cache:
-        texts, labels, is_real = train.classifier_training_texts(generated, real)
+        texts, labels, is_real = demo_classifier.classifier_training_texts(generated, real)
         vectorizer = FEATURES[variant.features]()
         cache[key] = (vectorizer, vectorizer.fit_transform(texts), labels, is_real)
     vectorizer, features, labels, is_real = cache[key]
@@ -122,13 +119,13 @@ def evaluate(variant: Variant, data: Data, cache: dict) -> dict:
     for k, fold in enumerate(data.folds):
         others = [pair for j, f in enumerate(data.folds) if j != k for pair in f]
         vectorizer, classifier = fit(variant, data.generated_train, others, cache, ("fold", k))
-        fold_scores.append(train.classifier_accuracy(classifier, vectorizer, fold))
+        fold_scores.append(demo_classifier.classifier_accuracy(classifier, vectorizer, fold))
     vectorizer, classifier = fit(variant, data.generated_train, data.real_train, cache, "all")
     return {
         "cv": sum(fold_scores) / len(fold_scores),
         "cv_min": min(fold_scores),
-        "heldout": train.classifier_accuracy(classifier, vectorizer, data.real_heldout),
-        "generated": train.classifier_accuracy(classifier, vectorizer, data.generated_heldout),
+        "heldout": demo_classifier.classifier_accuracy(classifier, vectorizer, data.real_heldout),
+        "generated": demo_classifier.classifier_accuracy(classifier, vectorizer, data.generated_heldout),
         "seconds": time.monotonic() - started,
     }
 

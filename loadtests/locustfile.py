@@ -18,15 +18,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 import time
-from pathlib import Path
 
 from locust import HttpUser, between, events, task
 from locust.exception import StopUser
 
-# Run as a plain file by locust: make the `loadtests` package importable from the repo root.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a plain file by locust: `loadtests` is the installed package (pyproject.toml).
 from loadtests.checks import (
     Text,
     check_classification,

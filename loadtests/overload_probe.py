@@ -10,17 +10,15 @@ the end of the burst until a short /generate request is answered 200.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from loadtests.probe_cli import positive, probe_parser
 
-from loadtests.probe_cli import positive, probe_parser  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 errors: Counter[str] = Counter()  # client-side failures (no HTTP answer), by exception
 SHORT = {"technical_text": "Patients with hypertension were given diuretics.", "max_length": 50, "num_beams": 1}

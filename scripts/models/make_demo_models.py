@@ -3,15 +3,12 @@
 
     python scripts/models/make_demo_models.py [--out DIR] [--quick] [--seed N] [--corpus DIR] [--force]
 
-See demo/train.py for what is built and how; `--help` lists every option.
+See demo/build.py for what is built and how; `--help` lists every option.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from demo.train import main  # noqa: E402
+from demo.build import main
 
 if __name__ == "__main__":
     sys.exit(main())

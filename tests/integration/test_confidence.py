@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from demo import train as demo_train
+from demo import calibration as demo_calibration
 from demo.corpus import build_corpus
+from demo.parallel_corpus import real_pairs_split
 from pls_core.confidence import roc_auc
 from pls_core.model_layout import SIMPLIFIER_DIRNAME
 
@@ -39,10 +40,9 @@ HELD_OUT_TEXTS = 40
 def held_out_sentences():
     """Held-out template sentences the calibration did not use, and real sentences from the
     held-out real pairs (used by nothing at build time)."""
-    build = demo_train
-    templates = [src for src, _ in build_corpus(0).heldout_combinations[build.CALIBRATION_TEXTS:]]
-    _, real_heldout = build.real_pairs_split()
-    real = build.real_sentences(real_heldout, HELD_OUT_TEXTS)
+    templates = [src for src, _ in build_corpus(0).heldout_combinations[demo_calibration.CALIBRATION_TEXTS:]]
+    _, real_heldout = real_pairs_split()
+    real = demo_calibration.real_sentences(real_heldout, HELD_OUT_TEXTS)
     return templates[:HELD_OUT_TEXTS], real
 
 

@@ -136,10 +136,11 @@ def test_a_rows_score_barely_depends_on_its_batch(stored_simplifier, corpus, com
     int8 further rounds activations that differ in their last bits, which moved a real
     sentence's mean log-probability by up to 1e-3 (240 batched rows measured): the served
     confidence test allows for that and no more."""
-    from demo import train as demo_train
+    from demo.calibration import real_sentences
+    from demo.parallel_corpus import real_pairs_split
 
-    _, real_heldout = demo_train.real_pairs_split()
-    texts = [s for s, _ in corpus.heldout_combinations[:8]] + demo_train.real_sentences(real_heldout, 8)
+    _, real_heldout = real_pairs_split()
+    texts = [s for s, _ in corpus.heldout_combinations[:8]] + real_sentences(real_heldout, 8)
     backend = CTranslate2Backend(str(stored_simplifier), "cpu", compute_type=compute_type, threads=1)
     alone = [backend.generate([text], MAX_NEW_TOKENS, 1)[0] for text in texts]
     together = backend.generate(texts[::-1], MAX_NEW_TOKENS, 1)[::-1]
@@ -154,11 +155,12 @@ def test_both_backends_give_one_confidence_from_their_searches(stored_simplifier
     `return_scores`, transformers' step scores), with no second pass; the two agree to 1e-4 in
     float32 wherever they chose the same output (real abstract sentences included: there the
     demo model repeats itself and its no-repeat-3-gram rule forbids tokens)."""
-    from demo import train as demo_train
+    from demo.calibration import real_sentences
+    from demo.parallel_corpus import real_pairs_split
     from runners.transformers_backend import TransformersBackend
 
-    _, real_heldout = demo_train.real_pairs_split()
-    texts = [s for s, _ in corpus.heldout_templates[:8]] + demo_train.real_sentences(real_heldout, 8)
+    _, real_heldout = real_pairs_split()
+    texts = [s for s, _ in corpus.heldout_templates[:8]] + real_sentences(real_heldout, 8)
     ct2 = CTranslate2Backend(str(stored_simplifier), "cpu", compute_type="float32", threads=1)
     torch_backend = TransformersBackend(str(stored_simplifier), "cpu")
     ours = ct2.generate(texts, MAX_NEW_TOKENS, num_beams)

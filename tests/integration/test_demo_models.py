@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from demo import classifier as demo_classifier
 from demo import corpus as demo_corpus
-from demo import train as demo_train
+from demo.parallel_corpus import real_pairs_split
 from pls_core.lexicon import find_terms
 from pls_core.model_layout import (
     CLASSIFIER_DIRNAME,
@@ -148,19 +149,18 @@ def test_classifier_judges_held_out_real_text(demo_models):
     """The full demo classifier on real abstracts vs their real summaries it never saw."""
     import joblib
 
-    build = demo_train
     folder = demo_models / CLASSIFIER_DIRNAME
     classifier = joblib.load(folder / "classifier.pkl")
     vectorizer = joblib.load(folder / "vectorizer.pkl")
-    _, heldout = build.real_pairs_split()
-    real_accuracy = build.classifier_accuracy(classifier, vectorizer, heldout)
+    _, heldout = real_pairs_split()
+    real_accuracy = demo_classifier.classifier_accuracy(classifier, vectorizer, heldout)
     # The issue's target. Measured 0.91 on this split (the build is deterministic); settings
     # chosen by cross-validation over the training pairs (demo/classifier_variants.py). Before:
     # 0.885 (all generated pairs, word n-grams), 0.56-0.59 (generated corpus only).
     assert real_accuracy >= 0.90
     corpus = demo_corpus.build_corpus(0, per_template=150, n_freeform=6000)
     generated = corpus.heldout_combinations + corpus.heldout_templates + corpus.heldout_freeform
-    assert build.classifier_accuracy(classifier, vectorizer, generated) >= 0.95
+    assert demo_classifier.classifier_accuracy(classifier, vectorizer, generated) >= 0.95
     recorded = json.loads((folder / "metrics.json").read_text())
     assert recorded["real_heldout_accuracy"] == real_accuracy
     assert recorded["real_heldout_texts"] == 2 * len(heldout)

@@ -1,5 +1,5 @@
 """A tiny T5 tokenizer folder for the fast tier (tests/fixtures/tiny_tokenizer/): the demo build's
-own tokenizer recipe (demo/train.py's train_tokenizer) on a few hundred demo sentences and a
+own tokenizer recipe (demo/tokenizer.py's train_tokenizer) on a few hundred demo sentences and a
 small vocabulary, so chunking is tested with a real tokenizer.json in seconds, without the demo
 build. Made again, byte for byte, by
 
@@ -35,7 +35,7 @@ def training_texts() -> list[str]:
 
 def build(folder: Path) -> Path:
     """Write the tiny tokenizer's files into `folder` (created; other files left alone)."""
-    from demo.train import train_tokenizer
+    from demo.tokenizer import train_tokenizer
 
     with tempfile.TemporaryDirectory() as scratch:
         train_tokenizer(training_texts(), VOCAB_SIZE, Path(scratch), SEED)

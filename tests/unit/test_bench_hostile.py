@@ -14,8 +14,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from loadtests import bench_hostile as bench
-from loadtests.bench_hostile import Outcome, Probe
+from benchmarks import hostile as bench
+from benchmarks.hostile import Outcome, Probe
 from pls_core.schemas import ClassifyRequest, EvaluateRequest, GenerateRequest
 
 SCHEMAS = {"/generate": GenerateRequest, "/classify": ClassifyRequest, "/evaluate": EvaluateRequest}
@@ -60,7 +60,7 @@ def test_a_given_server_is_taken_with_its_pid_and_log(tmp_path):
 
 def test_the_printed_command_can_be_pasted_back():
     assert bench.command_line(["--only", "rouge", "--header", "X-API-Key:a b"]) == \
-        "python -m loadtests.bench_hostile --only rouge --header 'X-API-Key:a b'"
+        "python -m benchmarks.hostile --only rouge --header 'X-API-Key:a b'"
 
 
 # --- the attacks' data ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from demo import corpus as demo_corpus
-from demo import train as demo_train
+from demo import parallel_corpus
 from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms
 from tests.support.processes import REPO
 
@@ -109,11 +109,46 @@ def test_bad_arguments_exit_with_a_message(tmp_path, case):
 
 
 def test_real_sample_ships_with_its_licence_and_a_fixed_split():
-    build = demo_train
-    folder = build.REAL_CORPUS_DIR
+    folder = parallel_corpus.REAL_CORPUS_DIR
     assert (folder / "LICENSE.md").read_text().startswith("Attribution 4.0 International")
     assert "Devaraj" in (folder / "README.md").read_text()
-    train, heldout = build.real_pairs_split()
-    assert len(heldout) == build.HELDOUT_REAL_PAIRS and len(train) >= 300
+    train, heldout = parallel_corpus.real_pairs_split()
+    assert len(heldout) == parallel_corpus.HELDOUT_REAL_PAIRS and len(train) >= 300
     assert not set(train) & set(heldout)
-    assert build.real_pairs_split() == (train, heldout)  # the same split every time
+    assert parallel_corpus.real_pairs_split() == (train, heldout)  # the same split every time
+
+
+# ----------------------------------------------------------------------------- build stamp
+
+
+def _imported_project_modules(path) -> set[str]:
+    """The demo and runners modules `path` imports, at the top or inside functions."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            candidates = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(name for name in candidates
+                     if name.split(".")[0] in ("demo", "runners") and (REPO / f"{name.replace('.', '/')}.py").is_file())
+    return found
+
+
+def test_the_build_stamp_hashes_every_module_the_build_uses():
+    """A change in any demo module the build reaches (or in the serving backend the calibration
+    scores with) must rebuild the models: each of their files is in the stamp."""
+    from demo import build
+
+    used, todo = set(), ["demo.build"]
+    while todo:
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            todo.extend(_imported_project_modules(REPO / f"{name.replace('.', '/')}.py"))
+    stamped = {path.resolve() for path in build.stamped_sources()}
+    assert {"demo.corpus", "demo.tokenizer", "demo.classifier", "runners.transformers_backend"} <= used
+    assert [name for name in sorted(used) if (REPO / f"{name.replace('.', '/')}.py").resolve() not in stamped] == []

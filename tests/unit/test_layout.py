@@ -2,10 +2,10 @@
 
 * pls_core/ is the plain domain package: no BentoML, no runners, no demo, no service;
 * nothing that serves, measures or builds (service.py, runners/, pls_core/, loadtests/,
-  scripts/) imports the tests;
+  benchmarks/, scripts/) imports the tests;
 * the served code (service.py, runners/) does not import the demo-model generator;
 * the bento carries the serving code only: its include list takes in none of demo/, tests/,
-  scripts/, loadtests/.
+  scripts/, loadtests/, benchmarks/.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathspec import PathSpec
 
 from tests.support.processes import REPO
 
-OUTSIDE_THE_BENTO = ("demo", "tests", "scripts", "loadtests")
+OUTSIDE_THE_BENTO = ("demo", "tests", "scripts", "loadtests", "benchmarks")
 
 
 def python_files(*places: str) -> list[Path]:
@@ -52,7 +52,7 @@ def imported_modules(path: Path) -> set[str]:
 
 def module_names_of(folder: str) -> set[str]:
     """`folder` as a package, and the bare names its files can be imported by once a script
-    puts the folder on sys.path (`from convert_ct2 import ...`)."""
+    runs from inside the folder (`from convert_ct2 import ...`)."""
     root = REPO / folder
     return {folder} | {path.stem for path in root.rglob("*.py") if path.stem != "__init__"}
 
@@ -79,7 +79,7 @@ def test_pls_core_is_plain_python_without_the_serving_layers():
 
 
 def test_nothing_outside_tests_imports_the_tests():
-    files = python_files("service.py", "runners", "pls_core", "loadtests", "scripts")
+    files = python_files("service.py", "runners", "pls_core", "loadtests", "benchmarks", "scripts")
     assert imports_of(files, module_names_of("tests")) == []
 
 

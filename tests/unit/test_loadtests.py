@@ -279,7 +279,8 @@ def test_the_autoscaling_default_is_the_documented_capacity():
 
 
 def test_side_by_side_ratios():
-    from loadtests.bench_side_by_side import Row, ratio_rows
+    from benchmarks.harness import Row
+    from benchmarks.side_by_side import ratio_rows
 
     rows = [Row("demo", 4, "(b) service, adaptive batching", "1", 8, 0, 1.0, 1, 0.8, 50),
             Row("demo", 4, "(b) service, adaptive batching", "4", 8, 0, 2.0, 1, 1.2, 50),
@@ -296,7 +297,7 @@ def test_side_by_side_ratios():
 
 
 def test_generated_tokens_count_up_to_the_first_eos_like_the_service():
-    from loadtests.blocking_server import generated_tokens
+    from benchmarks.harness import generated_tokens
 
     assert generated_tokens([5, 6, 1, 0, 0], eos_id=1) == 3  # EOS included, padding after it not
     # A model with random weights may emit the pad id (0) as a real token: it still counts.
@@ -304,18 +305,18 @@ def test_generated_tokens_count_up_to_the_first_eos_like_the_service():
 
 
 @pytest.mark.parametrize("module, arguments, message", [
-    ("bench_settings", ["--variant", "x"], "is not NAME=VAR=VALUE"),
-    ("bench_settings", ["--variant", "a=X=1", "--variant", "a=Y=2"], "variant names must differ"),
-    ("bench_settings", ["--variant", "a=X=1", "--rounds", "0"], "must be above zero"),
-    ("bench_settings", ["--variant", "a=X=1", "--output-tokens", "10"], "at least 50"),
-    ("bench_batch_sizes", ["--users", "1,,4"], "has an empty element"),
-    ("bench_batch_sizes", ["--users", "1,four"], "is not a number"),
-    ("bench_busy_core", ["--threads", "-1"], "must not be negative"),
-    ("bench_busy_core", ["--max-length", "10"], "at least 50"),
+    ("settings", ["--variant", "x"], "is not NAME=VAR=VALUE"),
+    ("settings", ["--variant", "a=X=1", "--variant", "a=Y=2"], "variant names must differ"),
+    ("settings", ["--variant", "a=X=1", "--rounds", "0"], "must be above zero"),
+    ("settings", ["--variant", "a=X=1", "--output-tokens", "10"], "at least 50"),
+    ("batch_sizes", ["--users", "1,,4"], "has an empty element"),
+    ("batch_sizes", ["--users", "1,four"], "is not a number"),
+    ("busy_core", ["--threads", "-1"], "must not be negative"),
+    ("busy_core", ["--max-length", "10"], "at least 50"),
 ])
 def test_benchmarks_refuse_bad_arguments_before_starting_anything(module, arguments, message, tmp_path):
     """A bad argument is an argparse error (exit 2) that names it, before any model or server."""
-    result = subprocess.run([sys.executable, "-m", f"loadtests.{module}", *arguments], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *arguments], cwd=REPO,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
@@ -323,7 +324,7 @@ def test_benchmarks_refuse_bad_arguments_before_starting_anything(module, argume
 
 
 def test_bench_settings_variants_parse_into_names_and_settings():
-    from loadtests.bench_settings import parse_variant
+    from benchmarks.settings import parse_variant
 
     assert parse_variant("auto=PLS_GENERATION_TOKEN_BUDGET=0,PLS_MAX_BATCH_SIZE=8") == (
         "auto", {"PLS_GENERATION_TOKEN_BUDGET": "0", "PLS_MAX_BATCH_SIZE": "8"})

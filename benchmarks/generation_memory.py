@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peak memory of the simplifier's generation, one padded batch vs memory sub-batches.
 
-    python loadtests/bench_generation_memory.py [--jobs 16] [--tokens 512] [--beams 10] [--new-tokens 8]
+    python -m benchmarks.generation_memory [--jobs 16] [--tokens 512] [--beams 10] [--new-tokens 8]
 
 Builds a T5 with t5-base's shape (random weights: memory depends on the shape, not the
 values) and the demo model's tokenizer, then runs `runners.simplifier.simplify_jobs` on
@@ -90,8 +90,9 @@ def main() -> int:
         rows = {}
         for name, budget in variants.items():
             child = subprocess.run(
-                [sys.executable, __file__, "--jobs", str(args.jobs), "--tokens", str(args.tokens),
-                 "--beams", str(args.beams), "--new-tokens", str(args.new_tokens), "--child", f"{folder},{budget}"],
+                [sys.executable, "-m", "benchmarks.generation_memory", "--jobs", str(args.jobs),
+                 "--tokens", str(args.tokens), "--beams", str(args.beams), "--new-tokens", str(args.new_tokens),
+                 "--child", f"{folder},{budget}"],
                 capture_output=True, text=True, cwd=REPO, check=True)
             rows[name] = json.loads(child.stdout.strip().splitlines()[-1])
             print(name, rows[name], flush=True)  # a long run still shows what it has

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serving figures of issue 15, side by side for two checkouts of this repo.
 
-    BENTOML_HOME=... python loadtests/bench_serving_correctness.py [--before DIR] [--after DIR]
+    BENTOML_HOME=... python -m benchmarks.serving_correctness [--before DIR] [--after DIR]
 
 Serves each checkout with `bentoml serve` on a free 127.0.0.1 port (the imported demo models
 in BENTOML_HOME) and measures: token counts of one text alone vs batched with 15 others
@@ -26,10 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from loadtests.server import free_port  # noqa: E402
+from loadtests.server import REPO, free_port
 
 PROBE = "The patient had a myocardial infarction."
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side: the simplifier with adaptive batching on and off.
 
-    python -m loadtests.bench_batching [--rounds 3] [--payload demo|cochrane]
+    python -m benchmarks.batching [--rounds 3] [--payload demo|cochrane]
 
 Serves the imported models twice from this repo (`PLS_MAX_BATCH_SIZE=16`, then `=1`, which
 turns batching off), and for each measures the median latency of single greedy requests and

@@ -1,9 +1,9 @@
 """Send each hostile input of issue 25 to a real `bentoml serve` and tabulate what it costs the server.
 
-    python -m loadtests.bench_hostile                                   # serves this checkout, default settings
-    python -m loadtests.bench_hostile --only rouge --only sentence-splitter
-    python -m loadtests.bench_hostile --repo /tmp/other-checkout --bento-home /tmp/store   # serve another tree
-    python -m loadtests.bench_hostile --url http://127.0.0.1:3000 --serve-pid PID [--log FILE]
+    python -m benchmarks.hostile                                   # serves this checkout, default settings
+    python -m benchmarks.hostile --only rouge --only sentence-splitter
+    python -m benchmarks.hostile --repo /tmp/other-checkout --bento-home /tmp/store   # serve another tree
+    python -m benchmarks.hostile --url http://127.0.0.1:3000 --serve-pid PID [--log FILE]
 
 Without --url it imports models/ into a scratch BentoML store (or uses --bento-home, a store that
 holds them) and starts `bentoml serve` of --repo (default: this checkout) on a free 127.0.0.1 port
@@ -74,12 +74,10 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from benchmarks.harness import REPO, abstracts
 from loadtests.probe_cli import header, positive
 from loadtests.server import BENTOML, free_port, server_home
 
-REPO = Path(__file__).resolve().parent.parent
 ATTACKS = ("paths", "rouge", "sentence-splitter", "syllable-cache", "admission", "validation-log")
 # Each attack's time bound (s) unless --attack-s sets one for all.
 DEFAULT_SECONDS = {"paths": 60, "rouge": 120, "sentence-splitter": 90, "syllable-cache": 90,
@@ -225,15 +223,6 @@ def log_records(log: bytes) -> list[bytes]:
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     return [record for record in (log[a:b] for a, b in zip(starts, [*starts[1:], len(log)])) if record]
-
-
-def abstracts(repo: Path = REPO) -> list[str]:
-    """The Cochrane abstracts of data/cochrane/val.source (or ../shared/data/...)."""
-    for candidate in (repo / "data" / "cochrane" / "val.source",
-                      repo.parent / "shared" / "data" / "cochrane" / "val.source"):
-        if candidate.is_file():
-            return [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
-    raise SystemExit(f"data/cochrane/val.source not found under {repo}")
 
 
 def normal_body(texts: list[str]) -> dict:
@@ -881,7 +870,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def command_line(argv: list[str]) -> str:
-    return "python -m loadtests.bench_hostile" + "".join(f" {shlex.quote(arg)}" for arg in argv)
+    return "python -m benchmarks.hostile" + "".join(f" {shlex.quote(arg)}" for arg in argv)
 
 
 def import_models(models_dir: Path, home: Path) -> None:

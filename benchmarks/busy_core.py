@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does the service degrade gracefully when another process keeps one of the cores busy?
 
-    python -m loadtests.bench_busy_core [--model demo] [--threads 0,1] [--users 4] [--seconds 60] [--rounds 2]
+    python -m benchmarks.busy_core [--model demo] [--threads 0,1] [--users 4] [--seconds 60] [--rounds 2]
 
 For each simplifier thread setting (PLS_TORCH_THREADS; 0 = the CPU share), a `bentoml serve` runs
 a mixed closed-loop load (each user in turn: /classify, /generate, /generate-with-metrics, on
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.bench_side_by_side import machine, prepare
+from benchmarks.harness import machine, prepare
 from loadtests.checks import load_texts
 from loadtests.probe_cli import listed, non_negative_int, positive
 from loadtests.report import percentile
@@ -111,7 +111,7 @@ def main() -> None:
                             measured = mixed_load(url, args.users, args.seconds, args.max_length)
                         rows.append((threads, busy, round_ + 1, measured))
                         print(threads, busy, {k: len(v) for k, v in measured.items()}, flush=True)
-    lines = [f"- command: `python -m loadtests.bench_busy_core {' '.join(sys.argv[1:])}`",
+    lines = [f"- command: `python -m benchmarks.busy_core {' '.join(sys.argv[1:])}`",
              f"- took {(time.time() - started) / 60:.1f} min", *machine(), "",
              "| threads | busy core | round | endpoint | answers | failed | req/s | p50 (s) | p95 (s) |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """In-process throughput of the simplifier's backends, side by side in one run.
 
-    python -m loadtests.bench_backends [--model t5-small-shape|demo] [--batches 1,4,8,16]
+    python -m benchmarks.backends [--model t5-small-shape|demo] [--batches 1,4,8,16]
         [--beams 4] [--input-tokens 256] [--output-tokens 64] [--requests 32] [--threads 0]
 
 Each backend is the one the service runs (runners/transformers' generate, runners/ct2_backend.py
@@ -18,39 +18,29 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts" / "models"))
-
-from convert_ct2 import CT2_SUBDIR, convert_t5  # noqa: E402
-
-from pls_core.model_layout import TASK_PREFIX  # noqa: E402
-from pls_core.resources import torch_threads  # noqa: E402
+from benchmarks.harness import DEMO_MODELS, REPO, build_t5_small_shape, force_output_length
+from pls_core.model_layout import TASK_PREFIX
+from pls_core.resources import torch_threads
+from runners.ct2_backend import CT2_SUBDIR
 
 COCHRANE = REPO.parent / "shared" / "data" / "cochrane" / "val.source"
 
 
 def build_model(kind: str, out: Path, output_tokens: int) -> Path:
-    import torch
-    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
-
-    demo = REPO / "models" / "t5_base"
-    shutil.copytree(demo, out)
+    demo = DEMO_MODELS / "t5_base"
     if kind == "t5-small-shape":
-        base = T5Config.from_pretrained(demo)
-        config = T5Config(vocab_size=base.vocab_size, d_model=512, d_kv=64, d_ff=2048, num_layers=6,
-                          num_decoder_layers=6, num_heads=8, pad_token_id=base.pad_token_id,
-                          eos_token_id=base.eos_token_id, decoder_start_token_id=base.decoder_start_token_id)
-        torch.manual_seed(0)
-        T5ForConditionalGeneration(config).save_pretrained(out, safe_serialization=True)
-    generation = GenerationConfig.from_pretrained(out)
-    generation.min_new_tokens = output_tokens  # equal work: no early EOS in any backend
-    generation.save_pretrained(out)
-    convert_t5(out, out / CT2_SUBDIR)
+        build_t5_small_shape(demo, out)
+    else:
+        shutil.copytree(demo, out)
+    force_output_length(out, output_tokens)  # equal work: no early EOS in any backend
+    subprocess.run([sys.executable, "scripts/models/convert_ct2.py", str(out), str(out / CT2_SUBDIR)],
+                   cwd=REPO, check=True, capture_output=True)
     return out
 
 
@@ -114,7 +104,7 @@ def main() -> None:
     if args.save_models:
         build_model(args.model, args.save_models / "t5_base", args.output_tokens)
         shutil.rmtree(args.save_models / "t5_base" / CT2_SUBDIR)  # the importer converts
-        shutil.copytree(REPO / "models" / "baseline_classifier", args.save_models / "baseline_classifier")
+        shutil.copytree(DEMO_MODELS / "baseline_classifier", args.save_models / "baseline_classifier")
         print(f"wrote {args.save_models}")
         return
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Variant (d) of the side-by-side benchmark: one blocking `generate` per request.
 
-    python -m loadtests.blocking_server --model models/t5_base --port 8001
+    python -m benchmarks.blocking_server --model models/t5_base --port 8001
 
 The shape of the users' earlier FastAPI service: an async endpoint that calls transformers'
 `generate` directly, so the event loop serves exactly one request at a time and every request
@@ -19,14 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from benchmarks.harness import generated_tokens
 from pls_core.model_layout import TASK_PREFIX
 from pls_core.resources import torch_threads
-
-
-def generated_tokens(ids: list[int], eos_id: int) -> int:
-    """Tokens generated up to and including the first EOS, as the service counts them. Counting
-    non-pad tokens instead would miss real tokens: a model with random weights emits the pad id."""
-    return ids.index(eos_id) + 1 if eos_id in ids else len(ids)
 
 
 def build_app(model_dir: Path) -> Starlette:

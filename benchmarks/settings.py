@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Compare service settings side by side, in one run, on the same model, inputs and load.
 
-    python -m loadtests.bench_settings --model t5-small-shape --users 16 --beams 4 --rounds 2 \\
+    python -m benchmarks.settings --model t5-small-shape --users 16 --beams 4 --rounds 2 \\
         --variant fixed=PLS_GENERATION_TOKEN_BUDGET=16384 --variant auto=PLS_GENERATION_TOKEN_BUDGET=0
 
 Each variant is a name and the environment settings its `bentoml serve` gets (NAME=VAR=VALUE,
 several VAR=VALUE joined by commas). The variants run in turn, `--rounds` times, so a change
 in the machine's load touches them all alike; the table has one row per variant and round and
 the ratio of each variant's mean throughput to the first one's. Models, inputs and equal work
-(forced output length) as in loadtests/bench_side_by_side.py.
+(forced output length) as in benchmarks/side_by_side.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtests.bench_side_by_side import PeakMemory, input_texts, machine, measure_http, prepare, table
+from benchmarks.harness import PeakMemory, input_texts, machine, measure_http, prepare, table
 from loadtests.probe_cli import positive
 from loadtests.server import bentoml_serve
 
@@ -66,7 +66,7 @@ def main() -> None:
                     print(rows[-1], flush=True)
     first = args.variant[0][0]
     mean = {name: statistics.mean(r.rps for r in rows if r.variant.startswith(f"{name} ")) for name, _ in args.variant}
-    print("\n".join([f"- command: `python -m loadtests.bench_settings {' '.join(sys.argv[1:])}`",
+    print("\n".join([f"- command: `python -m benchmarks.settings {' '.join(sys.argv[1:])}`",
                      f"- took {(time.time() - started) / 60:.1f} min", *machine(), "", *table(rows), "",
                      "| variant | settings | mean req/s | vs " + first + " |", "|---|---|---|---|",
                      *[f"| {name} | {', '.join(f'{k}={v}' for k, v in settings.items())} | {mean[name]:.2f} | "

@@ -1,6 +1,6 @@
 """How a long request and a short one share the simplifier, by PLS_CHUNKS_IN_FLIGHT.
 
-    python -m loadtests.bench_chunk_turns --bento-home STORE [--windows 0 4 8 16] [--repeats 2]
+    python -m benchmarks.chunk_turns --bento-home STORE [--windows 0 4 8 16] [--repeats 2]
 
 For each window a `bentoml serve` of this checkout (default settings otherwise) answers, in turn:
 the long request alone (20,000 characters of `x,`, 1 beam, 512 tokens: the hostile-input
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.bench_hostile import abstracts
+from benchmarks.harness import abstracts
 from loadtests.server import bentoml_serve
 
 LONG = {"technical_text": ("x, " * 6667)[:20_000], "num_beams": 1, "max_length": 512}

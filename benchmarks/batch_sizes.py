@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """How big are the simplifier's batches at each load? Reads BentoML's own batch-size histogram.
 
-    python -m loadtests.bench_batch_sizes [--model t5-small-shape] [--users 1,4,16] [--beams 4]
+    python -m benchmarks.batch_sizes [--model t5-small-shape] [--users 1,4,16] [--beams 4]
 
-One `bentoml serve` on the model (as in loadtests/bench_side_by_side.py: 256 tokens in, 64 out
+One `bentoml serve` on the model (as in benchmarks/side_by_side.py: 256 tokens in, 64 out
 forced), a closed loop per level, and the mean adaptive batch of the simplifier during that level
 from `bentoml_service_adaptive_batch_size` on /metrics (the level's warm-up requests included).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.bench_side_by_side import input_texts, measure_http, prepare
+from benchmarks.harness import input_texts, measure_http, prepare
 from loadtests.probe_cli import listed, positive
 from loadtests.server import bentoml_serve
 
