@@ -1,12 +1,12 @@
 """An ASGI middleware in front of the whole HTTP app: API keys, content types, request limits,
 validation without logging input, admission by cost, and the web page's security headers.
 
-Policy (README "Access control"): with keys configured, every path needs a key except the ones
+Policy (docs/api.md, "Access control"): with keys configured, every path needs a key except the ones
 a browser, a load balancer or a reader of the docs must reach without one (OPEN_PATHS). New
 endpoints are therefore protected by default; WebSocket connections (the API has none) are
-refused. Keys are compared as HMAC-SHA-256 digests, so the comparison takes the same time
-whatever the length of the key presented. Open paths take GET and HEAD only: anything else is a
-405 before a byte of the body is read.
+refused. Keys are compared as HMAC-SHA-256 digests (pls_core/api_keys.py), so the comparison
+takes the same time whatever the length of the key presented. Open paths take GET and HEAD only:
+anything else is a 405 before a byte of the body is read.
 
 The API's POST routes take JSON only: any other Content-Type, or none, is refused with 415 from
 the headers, before BentoML reads the body (its form parser answered 500 to multipart, and it
@@ -14,8 +14,9 @@ parsed text/plain as JSON, which let a page on another site send a CORS "simple"
 without a preflight). Bodies larger than the limit are refused from their Content-Length before a
 byte is read; bodies sent without one are counted as they arrive. JSON nested deeper than any
 request of this API could be is refused before a parser sees it (Python's parser recurses once
-per level). Then the body is checked against the route's model (pls_core/body_check.py): a bad
-one gets a bounded 400 and a log line without input values; duplicate keys are refused.
+per level). These checks of the body are pls_core/request_body.py's. Then the body is checked
+against the route's model (pls_core/body_check.py): a bad one gets a bounded 400 and a log line
+without input values; duplicate keys are refused.
 
 Admission (pls_core/admission.py): a valid request to an API route is let in only when its cost
 fits beside the work in flight; otherwise 503 with `Retry-After` at once, before the model is
@@ -30,14 +31,9 @@ wraps BentoML's own routes (/generate, /metrics, ...) as well as the mounted web
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
 from pls_core.admission import (
     COUNTED_ROUTES,
@@ -48,15 +44,18 @@ from pls_core.admission import (
     estimated_parts,
     least_cost,
 )
+from pls_core.api_keys import REALM, key_matches, load_api_keys, presented_key
+from pls_core.asgi_messages import ASGIApp, Message, Receive, Scope, Send, send_error, with_headers
 from pls_core.body_check import check_body
-from pls_core.config import Config, ConfigError, parse_api_keys
+from pls_core.config import Config
 from pls_core.openapi_doc import amend_openapi
-
-Scope = dict
-Message = dict
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from pls_core.request_body import (
+    JSON_MEDIA_TYPE,
+    MAX_JSON_DEPTH,
+    is_json_content_type,
+    json_depth_exceeds,
+    read_limited_body,
+)
 
 logger = logging.getLogger("bentoml.pls.guard")
 
@@ -67,11 +66,6 @@ OPEN_PATHS = frozenset({"/livez", "/readyz", "/ui", "/ui/", "/lexicon", "/", "/d
 OPEN_PREFIXES = ("/ui/", "/static_content/")
 # What the open paths take (OPTIONS: a CORS preflight, answered by the CORS middleware outside).
 OPEN_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The deepest JSON a request of this API has is 1 (an object of strings, numbers, booleans).
-MAX_JSON_DEPTH = 32
-REALM = 'Bearer realm="pls-api"'
-# The one media type the API's POST routes take (parameters such as `; charset=utf-8` aside).
-JSON_MEDIA_TYPE = "application/json"
 # nginx's status for "the client closed the connection before the answer": logged, never received.
 CLIENT_CLOSED_REQUEST = 499
 # WebSocket close code 1008 (policy violation): before the handshake, uvicorn answers it with 403.
@@ -91,113 +85,12 @@ PAGE_HEADERS = (
 )
 EVERY_ANSWER_HEADERS = ((b"x-content-type-options", b"nosniff"),)
 
-# Keys are compared as HMAC-SHA-256 digests under a secret drawn when the process starts: every
-# digest is 32 bytes, so compare_digest's time says nothing about the configured keys' lengths.
-_DIGEST_SECRET = secrets.token_bytes(32)
-
-
-def key_digest(key: bytes) -> bytes:
-    return hmac.new(_DIGEST_SECRET, key, hashlib.sha256).digest()
-
-
-def load_api_keys(config: Config) -> tuple[bytes, ...]:
-    """The keys from PLS_API_KEYS and PLS_API_KEYS_FILE, as bytes for key_matches."""
-    keys = list(config.api_keys)
-    if config.api_keys_file:
-        path = Path(config.api_keys_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"PLS_API_KEYS_FILE={path}: cannot read it ({error.__class__.__name__})") from None
-        keys.extend(parse_api_keys(f"PLS_API_KEYS_FILE={path}", text))
-        if not keys:
-            raise ConfigError(f"PLS_API_KEYS_FILE={path} holds no key: access control would be off")
-    return tuple(key.encode("ascii") for key in keys)
-
-
-def key_matches(presented: bytes, keys: Iterable[bytes]) -> bool:
-    """Constant-time comparison of fixed-length digests with every configured key (no early exit
-    on a match either)."""
-    presented_digest = key_digest(presented)
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(presented_digest, key_digest(key))
-    return matched
-
-
-def presented_key(headers: dict[bytes, bytes]) -> bytes | None:
-    """The key from `Authorization: Bearer KEY` or `X-API-Key: KEY`, if either is there."""
-    authorization = headers.get(b"authorization", b"")
-    scheme, _, value = authorization.partition(b" ")
-    if scheme.lower() == b"bearer" and value.strip():
-        return value.strip()
-    api_key = headers.get(b"x-api-key", b"").strip()
-    return api_key or None
-
-
 def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def is_page_path(path: str) -> bool:
     return path == PAGE_PATH or path.startswith(PAGE_PATH + "/")
-
-
-def is_json_content_type(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether the request has exactly one Content-Type and it is application/json (any case,
-    any parameters). Two Content-Type headers are refused: the guard and BentoML could each read
-    a different one."""
-    values = [value for name, value in headers if name.lower() == b"content-type"]
-    if len(values) != 1:
-        return False
-    media_type = values[0].split(b";", 1)[0].strip().lower()
-    return media_type == JSON_MEDIA_TYPE.encode()
-
-
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether brackets nest deeper than `limit` outside JSON strings (a linear scan, no parse)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
-async def send_error(send: Send, status: int, message: str | dict, headers: dict[str, str] | None = None) -> None:
-    """A JSON error body in BentoML's own shape: {"error": "..."} (or the dict given)."""
-    body = json.dumps(message if isinstance(message, dict) else {"error": message}).encode()
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def with_headers(send: Send, extra: Iterable[tuple[bytes, bytes]]) -> Send:
-    """`send` that adds `extra` to the answer's headers (unless the app set them itself)."""
-    extra = tuple(extra)
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            present = {name.lower() for name, _ in message.get("headers", [])}
-            added = [(name, value) for name, value in extra if name not in present]
-            message = {**message, "headers": [*message.get("headers", []), *added]}
-        await send(message)
-
-    return sending
 
 
 class RequestGuardMiddleware:
@@ -207,11 +100,13 @@ class RequestGuardMiddleware:
 
     def __init__(self, app: ASGIApp, api_keys: tuple[bytes, ...], max_body_bytes: int,
                  api_models: dict[str, tuple[type, type]] | None = None,
-                 max_inflight_generations: int = 0, retry_after_s: int = 5) -> None:
+                 max_inflight_generations: int = 0, retry_after_s: int = 5,
+                 admission: Admission | None = None) -> None:
         self.app = app
         self.retry_after_s = retry_after_s
         # Capacity in standard generations (pls_core/admission.py); one event loop per worker: no lock.
-        self.admission = Admission.in_standard_generations(max_inflight_generations)
+        # `admission` is the worker's own when given (its metrics read it).
+        self.admission = admission or Admission.in_standard_generations(max_inflight_generations)
         self.api_keys = api_keys
         self.max_body_bytes = max_body_bytes
         self.api_models = api_models or {}
@@ -265,7 +160,7 @@ class RequestGuardMiddleware:
             await self._refuse_at_capacity(send)  # full: not even the body is read
             return
         started_at = time.time()
-        body = await self._read_limited_body(dict(headers), receive, send)
+        body = await read_limited_body(dict(headers), receive, send, self.max_body_bytes)
         if body is None:
             return
         if json_depth_exceeds(body, MAX_JSON_DEPTH):
@@ -362,35 +257,6 @@ class RequestGuardMiddleware:
         await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _read_limited_body(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> bytes | None:
-        """The whole body, or None after answering 413 (from Content-Length when there is one)."""
-        too_large = (f"the request body is larger than {self.max_body_bytes} bytes "
-                     f"(PLS_MAX_BODY_BYTES); send less text per request")
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                await send_error(send, 400, "the Content-Length header is not a number")
-                return None
-            if length > self.max_body_bytes:
-                await send_error(send, 413, too_large, {"Connection": "close"})
-                return None
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await send_error(send, 413, too_large, {"Connection": "close"})
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-
 class _Replay:
     """A receive() that hands the already-read body to the app, then waits for the end of the
     exchange (the guard's watcher sets `disconnected`) and reports it as a disconnect."""
@@ -407,10 +273,10 @@ class _Replay:
         return {"type": "http.disconnect"}
 
 
-def guard_options(config: Config, service: object) -> dict:
+def guard_options(config: Config, service: object, admission: Admission | None = None) -> dict:
     """Keyword arguments for `add_asgi_middleware(RequestGuardMiddleware, **...)`."""
     from pls_core.openapi_doc import service_models
 
     return {"api_keys": load_api_keys(config), "max_body_bytes": config.max_body_bytes,
             "api_models": service_models(service), "max_inflight_generations": config.max_inflight_generations,
-            "retry_after_s": config.retry_after_s}
+            "retry_after_s": config.retry_after_s, "admission": admission}

@@ -16,7 +16,7 @@ else
   python="$(command -v python3 || true)"
 fi
 if [[ -z "$python" ]]; then
-  echo "deploy: error: python3 not found; set PYTHON or create .venv (see README)" >&2
+  echo "deploy: error: python3 not found; set PYTHON or create .venv (see docs/deploy.md)" >&2
   exit 2
 fi
 if ! "$python" -c 'import pls_deploy' 2>/dev/null; then

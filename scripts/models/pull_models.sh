@@ -12,7 +12,7 @@ outputs=(models/t5_base models/baseline_classifier)
 export AWS_RETRY_MODE="${AWS_RETRY_MODE:-standard}" AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-2}"
 
 if ! command -v "$DVC" >/dev/null 2>&1; then
-  echo "error: '$DVC' not found; install the project's requirements (see README)" >&2
+  echo "error: '$DVC' not found; install the project's requirements (see docs/models.md)" >&2
   exit 2
 fi
 echo "pulling ${outputs[*]} from the DVC remote..."

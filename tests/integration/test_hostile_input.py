@@ -1,5 +1,5 @@
 """Hostile input against a real `bentoml serve` (issue 25): what a request can make the server
-keep, log or compute. The guard's and admission's logic alone: tests/unit/test_http_guard.py,
+keep, log or compute. The guard's and admission's logic alone: tests/unit/test_http_guard_*.py,
 test_admission.py, test_http_metrics.py, test_abandoned_requests.py.
 
 - Random paths (no key needed) make no metric series: /metrics and the API worker's memory stay

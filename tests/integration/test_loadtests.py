@@ -1,6 +1,6 @@
 """The locust suite run for real against the shared `bentoml serve`: the smoke profile holds its
 SLO gates, and the same requests fail a gate no server meets; and the step profile against a
-server with API keys on (its own). The rest of the suite's logic is tests/unit/test_loadtests.py's."""
+server with API keys on (its own). The rest of the suite's logic is tests/unit/test_loadtests_*.py's."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Access control and hostile input against a real `bentoml serve` with API keys on (its own
 server: keys change every answer): the key check, request limits, odd bytes and characters, the
 admission cap, and schemathesis on the service's own OpenAPI document. The guard's logic alone
-is tests/unit/test_http_guard.py's."""
+is tests/unit/test_http_guard_*.py's."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The web page without a browser or a server: the CORS setting parsed and refused, and the bento
 carrying the page. The page served and in a browser: tests/integration/test_http_surface.py and
-tests/e2e/test_ui.py."""
+tests/e2e/test_ui_page.py."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
-"""The web page at /ui in a real browser against the shared `bentoml serve`, also hosted on other
-sites (one the server allows, one it does not), and against a server with API keys on (its own:
-keys change every answer), where the page asks for a key and keeps it for the browser session.
+"""The web page at /ui in a real browser (tests/e2e/conftest.py) against the shared `bentoml serve`,
+also hosted on other sites (one the server allows, one it does not): keyboard, terms, summary,
+chart, errors, a busy service, a phone's width and dark mode.
 
-The browser is Debian's chromium driven by selenium through Debian's chromedriver: nothing is
-downloaded. Without chromium the browser tests are skipped with that reason, except under
-CI=true, where they install it (as root, with apt-get) like the container test installs buildah.
-
-    PLS_UI_SCREENSHOTS=docs/screenshots python -m pytest tests/e2e/test_ui.py   # also saves screenshots
+    PLS_UI_SCREENSHOTS=docs/screenshots python -m pytest tests/e2e/test_ui_page.py   # also saves screenshots
 """
 
 from __future__ import annotations
@@ -14,124 +10,25 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from loadtests.server import bentoml_serve
-from tests.support.processes import REPO
+from tests.support.ui_driver import (
+    TECHNICAL,
+    fill_and_submit_with_keyboard,
+    open_page,
+    set_viewport,
+    texts,
+    wait_for,
+    wait_for_summary,
+    watch_progress,
+)
 
-UI_DIR = REPO / "ui"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TECHNICAL = "The patient had a myocardial infarction."
 REFERENCE = "The patient had a heart attack."
-WAIT_S = 120
-KEY = "browser-key-0123456789abcdef"
-KEY_STORAGE = "pls-api-key"  # ui/app.js's sessionStorage item
 
 pytestmark = pytest.mark.timeout(900)
-
-
-# --- the browser -----------------------------------------------------------------------------
-
-def _install_chromium() -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], check=True,
-                   capture_output=True, env=env, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("apt-get"):
-            _install_chromium()
-        else:
-            pytest.skip("the browser tests need Debian's chromium and chromedriver: "
-                        "apt-get install -y chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-                 "--window-size=1280,900"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_script_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def set_viewport(driver, width: int, height: int, dark: bool = False) -> None:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
-    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
-        "features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
-
-
-def wait_for(driver, script: str, timeout_s: float = WAIT_S):
-    """Wait until the JavaScript expression `script` is truthy; return its value."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
-        lambda d: d.execute_script(f"return {script};"))
-
-
-def open_page(driver, url: str) -> None:
-    driver.get(url)
-    wait_for(driver, "document.querySelectorAll('#example option').length > 1", 30)
-
-
-def watch_progress(driver) -> None:
-    """Record what the page shows while it works: the answer may come faster than a poll."""
-    driver.execute_script("""
-        window.__seen = {disabled: false, spinner: false, working: '', elapsed: ''};
-        new MutationObserver(() => {
-            const s = window.__seen;
-            s.disabled = s.disabled || document.getElementById('submit').disabled;
-            s.spinner = s.spinner || !document.getElementById('spinner').hidden;
-            const text = document.getElementById('status-text').textContent;
-            if (text.startsWith('Working')) s.working = text;
-            s.elapsed = document.getElementById('elapsed').textContent || s.elapsed;
-        }).observe(document.body, {attributes: true, childList: true, subtree: true, characterData: true});
-    """)
-
-
-def fill_and_submit_with_keyboard(driver, text: str, reference: str | None = None, beams: str = "1") -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select
-
-    box = driver.find_element(By.ID, "text")
-    box.clear()
-    box.send_keys(text)
-    if reference is not None:
-        driver.execute_script("document.getElementById('reference-box').open = true")
-        driver.find_element(By.ID, "reference").send_keys(reference)
-    Select(driver.find_element(By.ID, "beams")).select_by_value(beams)
-    watch_progress(driver)
-    driver.find_element(By.ID, "submit").send_keys(Keys.ENTER)
-
-
-def wait_for_summary(driver) -> None:
-    wait_for(driver, "!document.getElementById('summary-card').hidden || !document.getElementById('error').hidden")
-    error = driver.execute_script("return document.getElementById('error').hidden ? '' : "
-                                  "document.getElementById('error').textContent")
-    assert not error, f"the page shows an error: {error}"
-
-
-def texts(driver, selector: str) -> list[str]:
-    return driver.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())", selector)
 
 
 def bar_value(driver, metric: str, when: str) -> float | None:
@@ -402,133 +299,3 @@ def test_page_hosted_elsewhere_works_only_where_cors_allows(browser, server, pag
     fill_and_submit_with_keyboard(browser, TECHNICAL)
     wait_for(browser, "!document.getElementById('error').hidden", 60)
     assert "cannot be reached" in texts(browser, "#error")[0]
-
-
-# --- a service with API keys on ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def keyed_server(bento_home, page_host, tmp_path_factory):
-    """Keys on; the page host's copies of the page may call it (CORS)."""
-    folder = tmp_path_factory.mktemp("keyed-ui")
-    with bentoml_serve(bento_home, folder / "bentoml.log", PLS_API_KEYS=KEY, PLS_MAX_LATENCY_MS="120000",
-                       PLS_CORS_ORIGINS=page_host.origin) as url:
-        yield url
-
-
-def watch_key_prompt(driver) -> None:
-    """Count the times the key prompt opens (it may open and close between two polls)."""
-    driver.execute_script("""
-        window.__keyPrompts = 0;
-        const dialog = document.getElementById('key-dialog');
-        new MutationObserver(() => { if (dialog.open) window.__keyPrompts += 1; })
-            .observe(dialog, {attributes: true, attributeFilter: ['open']});
-    """)
-
-
-def wait_for_key_prompt(driver, says: str) -> None:
-    wait_for(driver, "document.getElementById('key-dialog').open && "
-                     f"document.getElementById('key-message').textContent.includes({says!r})", 60)
-
-
-def enter_key(driver, key: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    field = driver.find_element(By.ID, "api-key")
-    field.send_keys(key)
-    field.send_keys(Keys.ENTER)
-
-
-def key_storage(driver) -> dict:
-    return driver.execute_script("""return {session: sessionStorage.getItem(arguments[0]),
-        sessionItems: sessionStorage.length, cookie: document.cookie, local: JSON.stringify({...localStorage})};""",
-                                 KEY_STORAGE)
-
-
-def assert_key_kept_for_the_session_only(driver) -> None:
-    stored = key_storage(driver)
-    assert stored["session"] == KEY and stored["sessionItems"] == 1, stored
-    assert KEY not in stored["cookie"] and stored["local"] == "{}", stored
-    assert not any(KEY in str(cookie) for cookie in driver.get_cookies()), driver.get_cookies()
-    # Not left in the page either: the field is emptied once the key is taken.
-    assert driver.execute_script("return document.getElementById('api-key').value") == ""
-
-
-def test_a_keyed_service_gets_its_key_from_a_prompt_kept_for_the_browser_session_only(browser, keyed_server):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    set_viewport(browser, 1280, 900)
-    open_page(browser, keyed_server + "/ui")  # the page and its examples need no key
-    assert browser.find_element(By.ID, "forget-key").is_displayed() is False
-    fill_and_submit_with_keyboard(browser, TECHNICAL)
-
-    # The API answered 401: a modal prompt with a labelled password field, focused.
-    wait_for_key_prompt(browser, "needs an API key")
-    field = browser.switch_to.active_element
-    assert field.get_attribute("id") == "api-key" and field.get_attribute("type") == "password"
-    assert texts(browser, "label[for=api-key]") == ["API key"]
-    assert browser.execute_script("return document.getElementById('key-dialog').matches(':modal')") is True
-
-    # A wrong key: refused, said so, asked again; it is not kept.
-    enter_key(browser, "wrong-key-0123456789abcdef")
-    wait_for_key_prompt(browser, "did not accept")
-    assert key_storage(browser)["session"] is None
-
-    # The right key: the request is sent again with it, and the summary comes.
-    enter_key(browser, KEY)
-    wait_for_summary(browser)
-    assert "heart attack" in texts(browser, "#summary")[0].lower()
-    assert_key_kept_for_the_session_only(browser)
-    assert browser.find_element(By.ID, "forget-key").is_displayed()
-
-    # The same tab keeps it across a reload: no prompt.
-    open_page(browser, keyed_server + "/ui")
-    watch_key_prompt(browser)
-    fill_and_submit_with_keyboard(browser, TECHNICAL)
-    wait_for_summary(browser)
-    assert browser.execute_script("return window.__keyPrompts") == 0
-    assert_key_kept_for_the_session_only(browser)
-
-    # Another browser session (a new window of the same browser profile: localStorage and cookies
-    # would be shared with it, sessionStorage is not) asks again; Escape cancels, in plain words.
-    first = browser.current_window_handle
-    browser.switch_to.new_window("window")
-    try:
-        open_page(browser, keyed_server + "/ui")
-        assert key_storage(browser)["session"] is None
-        fill_and_submit_with_keyboard(browser, TECHNICAL)
-        wait_for_key_prompt(browser, "needs an API key")
-        browser.switch_to.active_element.send_keys(Keys.ESCAPE)
-        wait_for(browser, "!document.getElementById('error').hidden", 30)
-        assert "needs an API key" in texts(browser, "#error")[0]
-        assert browser.execute_script("return document.getElementById('submit').disabled") is False
-    finally:
-        browser.close()
-        browser.switch_to.window(first)
-
-    # Forget the key: gone from storage, and the next request asks again.
-    browser.find_element(By.ID, "forget-key").click()
-    assert key_storage(browser)["session"] is None
-    assert "forgotten" in texts(browser, "#status-text")[0]
-    assert browser.find_element(By.ID, "forget-key").is_displayed() is False
-    fill_and_submit_with_keyboard(browser, TECHNICAL)
-    wait_for_key_prompt(browser, "needs an API key")
-    enter_key(browser, KEY)
-    wait_for_summary(browser)
-    assert_key_kept_for_the_session_only(browser)
-    browser.find_element(By.ID, "forget-key").click()  # leave the browser as it was
-
-
-def test_a_page_hosted_elsewhere_reads_the_401_and_sends_the_key_across_origins(browser, keyed_server, page_host):
-    """CORS lets the other site's page read the 401 and send `Authorization`; its key is that
-    site's own (sessionStorage belongs to an origin)."""
-    set_viewport(browser, 1280, 900)
-    open_page(browser, page_host.page_for("keyed", keyed_server))
-    fill_and_submit_with_keyboard(browser, TECHNICAL)
-    wait_for_key_prompt(browser, "needs an API key")
-    enter_key(browser, KEY)
-    wait_for_summary(browser)
-    assert texts(browser, "#summary mark.plain") == ["heart attack"]
-    assert_key_kept_for_the_session_only(browser)
-    browser.find_element("id", "forget-key").click()
