@@ -10,7 +10,7 @@ long request takes turns with short ones, and computes text metrics.
 CPU work (chunking, metrics) runs in a thread, so the event loop keeps answering while it runs;
 the chunker uses the `tokenizers` library, so this process never loads torch.
 
-Hostile input (README "Access control"): the request guard (pls_core/http_guard.py) checks keys,
+Hostile input (docs/api.md, "Access control"): the request guard (pls_core/http_guard.py) checks keys,
 bodies and admission before BentoML reads a request; once the text is cut into chunks, the
 request's admission ticket is extended to all of them or the request is refused with the guard's
 503 (pls_core/admission.py). Chunks carry their request's deadline and id, so the simplifier
@@ -39,7 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pls_core import log_safety
-from pls_core.admission import capacity_message, current_ticket, generation_cost
+from pls_core.admission import STANDARD_GENERATION, Admission, capacity_message, current_ticket, generation_cost
 from pls_core.chunking import Chunker
 from pls_core.confidence import assess
 from pls_core.config import current, service_traffic
@@ -62,11 +62,14 @@ from pls_core.schemas import (
     SimplifyJob,
     SimplifyResult,
 )
-from runners import http_metrics, request_timeout
+from runners import emf, http_metrics, request_timeout
 from runners.classifier import Classifier
 from runners.model_check import require_stored
+from runners.request_outcomes import RequestOutcomes
 from runners.resilience import CONNECTION_LOST, PROBE_TIMEOUT_S, Readiness, RetryAfterOn503, call_runner
 from runners.simplifier import SKIPPED, Simplifier
+from runners.tracing import tracing_options
+from runners.warmup import warm_up
 
 CONFIG = current()
 require_stored(CONFIG.simplifier_tag, CONFIG.classifier_tag)  # a clear error before BentoML's remote lookup
@@ -104,6 +107,10 @@ class PastDeadline(Exception):
 
 # Tasks that tell the simplifier to drop a cancelled request's chunks: kept until they end.
 _dropping: set[asyncio.Task] = set()
+# This worker's admission (the request guard's) and chunks sent to the simplifier and not yet
+# answered: read every second for the metrics (runners/emf.py).
+ADMISSION = Admission.in_standard_generations(CONFIG.max_inflight_generations)
+_chunks_in_flight = 0
 
 
 async def health_endpoint(request: Request) -> JSONResponse:
@@ -145,6 +152,7 @@ request_timeout.install()  # BentoML's timeout, without holding each request's c
     workers=CONFIG.api_workers,
     traffic=service_traffic(CONFIG),
     runner_probe={"enabled": False},  # /readyz asks the runners itself, in bounded time: __is_ready__
+    **tracing_options(CONFIG),
 )
 class PLSService:
     simplifier = bentoml.depends(Simplifier)
@@ -156,7 +164,23 @@ class PLSService:
         self.chunker = Chunker.from_model_folder(self.simplifier_model.path)
         self.confidence_threshold = confidence_threshold(Path(self.simplifier_model.path))
         load_syllable_dictionary()  # now, not in the first request
-        self.readiness = Readiness(lambda: (self.simplifier.to_async.status, self.classifier.to_async.status))
+        # Ready means warm: /readyz says "not ready" until the warm-up (started below) is done.
+        self.warmed = asyncio.Event() if CONFIG.warmup else None
+        self.readiness = Readiness(lambda: (self.simplifier.to_async.status, self.classifier.to_async.status),
+                                   warm=self.warmed)
+        if (report := emf.reporter()) is not None:
+            report.gauge("WorkInFlight", lambda: ADMISSION.in_use / STANDARD_GENERATION)
+            report.gauge("ChunksInFlight", lambda: _chunks_in_flight)
+
+    @bentoml.on_startup
+    async def start_the_warm_up(self) -> None:
+        # In the background: the worker answers /livez meanwhile, and the runners may still be loading.
+        if self.warmed is not None:
+            self._warming = asyncio.ensure_future(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        await warm_up(self.simplifier, self.classifier)
+        self.warmed.set()
 
     async def _simplify(self, text: str, max_length: int, num_beams: int) -> GenerateResponse:
         chunks = await asyncio.to_thread(self.chunker.chunks, text)
@@ -189,6 +213,9 @@ class PLSService:
             raise ChunkFailed(f"chunk {number} of {len(chunks)} could not be simplified")
         assessment = assess([r.mean_logprob for r in results], [r.tokens_output for r in results],
                             self.confidence_threshold)
+        if (report := emf.reporter()) is not None:
+            report.count("Summaries")
+            report.count("LowConfidenceSummaries", int(assessment.low_confidence))
         return GenerateResponse(
             generated_pls=" ".join(result.text for result in results),
             generation_time=round(time.perf_counter() - started, 4),
@@ -205,9 +232,16 @@ class PLSService:
         """The chunks' results, in order. With PLS_CHUNKS_IN_FLIGHT, a few chunks at a time, each
         sent when one before it is done, so a long request takes turns with short ones in the
         simplifier's batches instead of queueing all its chunks ahead of them."""
-        def send(batch: list[SimplifyJob]):
-            return call_runner("simplifier", lambda: self.simplifier.to_async.simplify(batch),
-                               probe=self.simplifier.to_async.status)
+        async def send(batch: list[SimplifyJob]) -> list[SimplifyResult]:
+            global _chunks_in_flight
+            for job in batch:
+                job.sent_at = time.time()
+            _chunks_in_flight += len(batch)
+            try:
+                return await call_runner("simplifier", lambda: self.simplifier.to_async.simplify(batch),
+                                         probe=self.simplifier.to_async.status)
+            finally:
+                _chunks_in_flight -= len(batch)
 
         if CONFIG.chunks_in_flight == 0 or len(jobs) <= CONFIG.chunks_in_flight:
             return await send(jobs)
@@ -318,6 +352,10 @@ class PLSService:
         )
 
 
+if CONFIG.emf_metrics:
+    # Outermost: every answer is counted, the guard's refusals too.
+    PLSService.add_asgi_middleware(RequestOutcomes, report=emf.reporter)
+
 if CONFIG.cors_origins:
     # Pages served from these origins may call the API; without it browsers allow same origin only.
     PLSService.add_asgi_middleware(
@@ -334,4 +372,4 @@ PLSService.add_asgi_middleware(RetryAfterOn503, retry_after_s=CONFIG.retry_after
 
 # Added after CORS, so CORS stays outside: browsers' preflight requests need no key, and a 401
 # still carries the CORS headers the page needs to read it.
-PLSService.add_asgi_middleware(RequestGuardMiddleware, **guard_options(CONFIG, PLSService))
+PLSService.add_asgi_middleware(RequestGuardMiddleware, **guard_options(CONFIG, PLSService, ADMISSION))

@@ -3,7 +3,7 @@
 `SETTINGS` is the one list: name, environment variable, type, default, what is allowed and
 what it means. The `Config` object is generated from it, `load_config` parses and validates an
 environment against it, and `current()` is the process's configuration, read once on first use.
-The README's configuration table is printed from it (`python -m pls_core.config --markdown`)
+The configuration table of docs/configuration.md is printed from it (`python -m pls_core.config --markdown`)
 and tests/unit/test_config.py checks the two are equal. Defaults suit a 2 vCPU / 4 GB Fargate task.
 """
 
@@ -30,9 +30,9 @@ class ConfigError(ValueError):
 class Kind:
     """How a setting's text becomes a value: `parse(env, raw)` returns it or raises ConfigError
     saying what is allowed."""
-    type_name: str  # the README's Type column
+    type_name: str  # the table's Type column
     python_type: object  # the Config field's type
-    allowed: str  # the README's Allowed column
+    allowed: str  # the table's Allowed column
     parse: Callable[[str, str], object]
 
 
@@ -119,7 +119,27 @@ def parse_api_keys(source: str, raw: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _parse_bool(env: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(f"{env}={raw!r} is not `true` or `false`")
+
+
 TEXT = Kind("text", str, "not empty", _non_empty_text)
+BOOL = Kind("boolean", bool, "`true` or `false`", _parse_bool)
+
+
+def _parse_url(env: str, raw: str) -> str:
+    value = raw.strip()
+    if value and not (value.startswith(("http://", "https://")) and len(value) > len("https://")):
+        raise ConfigError(f"{env}={raw!r} is not an http:// or https:// URL")
+    return value
+
+
+URL = Kind("url", str, "`http(s)://...`, or empty", _parse_url)
 PATH = Kind("path", str, "a file, or empty", lambda env, raw: raw.strip())
 ORIGINS = Kind("list", tuple[str, ...], "`https://host[:port]`, comma-separated; `*`; or empty", _parse_origins)
 API_KEYS = Kind("list", tuple[str, ...], f"keys of {MIN_API_KEY_CHARS}+ printable ASCII characters, "
@@ -128,7 +148,7 @@ THRESHOLD = Kind("number", float | None, "`model` or 0..1", _parse_threshold)
 
 
 # --- the table -------------------------------------------------------------------------------
-# Order is the README table's order.
+# Order is the table's order (docs/configuration.md).
 _TABLE = (
     Setting("simplifier_tag", "PLS_SIMPLIFIER_TAG", TEXT, f"{SIMPLIFIER_MODEL_NAME}:latest",
             "BentoML model tag of the T5 simplifier"),
@@ -194,11 +214,27 @@ _TABLE = (
             "share by their length; a request that does not fit is refused at once with 503 and `Retry-After`, "
             "one bigger than the whole runs alone; 0 = no cap. 32 holds the locust steady profile's 16 users at "
             "their costliest (see [Errors between services under load](#errors-between-services-under-load))"),
-    Setting("chunks_in_flight", "PLS_CHUNKS_IN_FLIGHT", integer(0, 1024), "4",
+    Setting("chunks_in_flight", "PLS_CHUNKS_IN_FLIGHT", integer(0, 1024), "8",
             "Most chunks of one request queued or generating in the simplifier at once; the next goes when one "
             "is done, so a short request waits behind at most this many chunks of each long one; 0 = all at once"),
     Setting("retry_after_s", "PLS_RETRY_AFTER_S", integer(1, 3600), "5",
             "Seconds a refused client is told to wait (`Retry-After`)"),
+    Setting("warmup", "PLS_WARMUP", BOOL, "true",
+            "Before `/readyz` first says ready, each runner serves a few small generations and "
+            "classifications, so a new task's first users do not pay the first-call costs"),
+    # Observability (runners/emf.py, runners/tracing.py).
+    Setting("emf_metrics", "PLS_EMF_METRICS", BOOL, "false",
+            "Write the service's own metrics as CloudWatch Embedded Metric Format records on stdout "
+            "(Terraform turns it on on ECS)"),
+    Setting("metrics_namespace", "PLS_METRICS_NAMESPACE", TEXT, "PLS/Service",
+            "CloudWatch namespace of those metrics"),
+    Setting("metrics_service", "PLS_METRICS_SERVICE", TEXT, "pls-service",
+            "Value of their `Service` dimension (Terraform sets the stack name)"),
+    Setting("emf_flush_s", "PLS_EMF_FLUSH_S", integer(1, 3600), "60",
+            "Seconds between two metric records of one process (one record per dimension set)"),
+    Setting("otlp_endpoint", "PLS_OTLP_ENDPOINT", URL, "",
+            "OTLP/HTTP endpoint (e.g. `http://localhost:4318/v1/traces`) that receives BentoML's "
+            "OpenTelemetry traces; empty = tracing off"),
 )
 SETTINGS: dict[str, Setting] = {setting.name: setting for setting in _TABLE}
 
@@ -255,14 +291,14 @@ def service_traffic(config: Config) -> dict:
     return {"timeout": config.request_timeout_s}
 
 
-# --- the README's table ----------------------------------------------------------------------
+# --- the table of docs/configuration.md ----------------------------------------------------------------------
 
 def _code(text: str) -> str:
     return "`` `` (empty)" if text == "" else f"`{text}`"
 
 
 def markdown_table() -> str:
-    """The README's configuration table, one row per setting."""
+    """The configuration table of docs/configuration.md, one row per setting."""
     rows = ["| Variable | Type | Default | Allowed | Meaning |", "|---|---|---|---|---|"]
     for s in _TABLE:
         rows.append(f"| `{s.env}` | {s.kind.type_name} | {_code(s.default)} | {s.kind.allowed} | {s.meaning} |")
@@ -271,7 +307,7 @@ def markdown_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The service's settings (pls_core/config.py).")
-    parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    parser.add_argument("--markdown", action="store_true", help="print the configuration table (docs/configuration.md)")
     args = parser.parse_args(argv)
     if args.markdown:
         sys.stdout.write(markdown_table())

@@ -160,6 +160,8 @@ class SimplifyJob(BaseModel):
     # API stops waiting for it (wall-clock seconds): the simplifier skips chunks nobody awaits.
     request_id: str | None = None
     deadline: float | None = None
+    # Wall-clock seconds when the API sent the chunk: the simplifier reports its time queued.
+    sent_at: float | None = None
 
 
 class SimplifyResult(BaseModel):

@@ -32,18 +32,29 @@ from pls_core.config import current, runner_batching, simplifier_batch_size
 from pls_core.generation_memory import token_budget
 from pls_core.resources import ct2_threads, torch_threads
 from pls_core.schemas import SimplifyJob, SimplifyResult
+from runners import emf
 from runners.resilience import runner_service_options
 
 CONFIG = current()
 logger = logging.getLogger("bentoml.pls.simplifier")
 
 
-def pick_device(setting: str) -> str:
+def cuda_available() -> bool:
+    """Whether a CUDA device is there, asked of the backend that will use it: the default image
+    serves CTranslate2 and holds no torch."""
+    if CONFIG.simplifier_backend == "ctranslate2":
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
     import torch
 
+    return torch.cuda.is_available()
+
+
+def pick_device(setting: str) -> str:
     if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting == "cuda" and not torch.cuda.is_available():
+        return "cuda" if cuda_available() else "cpu"
+    if setting == "cuda" and not cuda_available():
         raise RuntimeError("PLS_DEVICE=cuda but no CUDA device is available")
     return setting
 
@@ -188,12 +199,13 @@ class Simplifier:
     model_ref = BentoModel(CONFIG.simplifier_tag)
 
     def __init__(self) -> None:
-        import torch
-
         from pls_core.chunking import Chunker
 
         threads = torch_threads(CONFIG.torch_threads, CONFIG.simplifier_workers)
-        torch.set_num_threads(threads)
+        if CONFIG.simplifier_backend == "transformers":
+            import torch
+
+            torch.set_num_threads(threads)
         self.device = pick_device(CONFIG.device)
         self.backend = make_backend(self.model_ref.path, self.device, threads)
         # Input lengths for memory planning, counted the same way whatever the backend.
@@ -211,6 +223,12 @@ class Simplifier:
 
         Never raises for a job's failure: that job's result carries `error` instead, so the
         other callers in the batch are unaffected."""
+        if (report := emf.reporter()) is not None:
+            now = time.time()
+            report.observe("BatchSize", len(jobs))
+            for job in jobs:
+                if job.sent_at is not None:
+                    report.observe("QueueWait", max(0.0, now - job.sent_at) * 1000)
         return simplify_jobs(self.backend, jobs, self.token_budget, self._input_lengths,
                              wanted=lambda job: awaited(job, self.dropped))
 

@@ -4,6 +4,8 @@
 # not alarm, except for the healthy-task count, whose absence means nothing serves.
 # Each alarm is `<name>-<key with dashes>`; the keys are the resource names of the
 # alarms before they were made from this map (moved.tf).
+# With emf_metrics the two 5xx counts give way to the failure alarm on the service's own
+# metrics (service_alarms.tf): the targets' 5xx include the 503s that shed load by design.
 ################################################################################
 
 locals {
@@ -22,7 +24,15 @@ locals {
     treat_missing_data  = "notBreaching"
   }
 
+  # The alarms made from the map beside the service's own (emf_metrics); without those,
+  # all of traffic_alarms, the two 5xx counts included.
   alarms = {
+    no_healthy_hosts = local.traffic_alarms.no_healthy_hosts
+    unhealthy_hosts  = local.traffic_alarms.unhealthy_hosts
+    high_cpu         = local.traffic_alarms.high_cpu
+  }
+
+  traffic_alarms = {
     alb_5xx = merge(local.count_of_5xx, {
       description = "The ALB itself answered 5xx (502/503/504: no healthy task, task crashed or timed out)."
       metric_name = "HTTPCode_ELB_5XX_Count"
@@ -75,7 +85,7 @@ locals {
 }
 
 resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = local.alarms
+  for_each = var.emf_metrics ? local.alarms : local.traffic_alarms
 
   alarm_name          = "${var.name}-${replace(each.key, "_", "-")}"
   alarm_description   = each.value.description

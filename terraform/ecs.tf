@@ -43,9 +43,10 @@ resource "aws_ecs_task_definition" "this" {
       protocol      = "tcp"
     }]
 
-    # Only the overrides (service_environment): the image carries the rest. Sorted so the
-    # rendered JSON, and so the plan, does not change with map order.
-    environment = [for k in sort(keys(var.service_environment)) : { name = k, value = var.service_environment[k] }]
+    # Only the overrides (service_environment) and the metrics and tracing settings
+    # (locals.tf): the image carries the rest. Sorted so the rendered JSON, and so the plan,
+    # does not change with map order.
+    environment = [for k in sort(keys(local.container_environment)) : { name = k, value = local.container_environment[k] }]
     # API keys from Secrets Manager (secrets.tf), resolved by ECS at task start: never plain env.
     secrets = local.container_secrets
 
@@ -95,7 +96,7 @@ resource "aws_ecs_task_definition" "this" {
 # One of two services exists, the same but for who owns the task count: `ignore_changes` cannot
 # depend on a variable. With autoscaling, Application Auto Scaling owns it after creation (a
 # later apply must not undo a scale-out); without, every apply sets it to min_capacity.
-# Switching enable_autoscaling on a running stack replaces the service: README, "Scaling".
+# Switching enable_autoscaling on a running stack replaces the service: docs/deploy.md, "Scaling".
 
 resource "aws_ecs_service" "this" {
   count = var.enable_autoscaling ? 1 : 0

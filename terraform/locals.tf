@@ -32,6 +32,12 @@ locals {
   dns_suffix         = data.aws_partition.current.dns_suffix
   reverse_dns_prefix = data.aws_partition.current.reverse_dns_prefix
   region             = data.aws_region.current.name
+  # The console's host in each partition (outputs.tf: the dashboard's address).
+  console_hosts = {
+    aws        = "console.aws.amazon.com"
+    aws-cn     = "console.amazonaws.cn"
+    aws-us-gov = "console.amazonaws-us-gov.com"
+  }
 
   azs = length(var.availability_zones) > 0 ? var.availability_zones : slice(
     data.aws_availability_zones.available.names, 0, length(var.public_subnet_cidrs)
@@ -57,6 +63,26 @@ locals {
   # The service's own request timeout; the ALB idle timeout and the target group's
   # deregistration delay must both outlast it.
   request_timeout_s = tonumber(lookup(var.service_environment, "PLS_REQUEST_TIMEOUT_S", "120"))
+
+  # The service's own metrics and traces, told to the container beside the PLS_* overrides
+  # (service_environment may not set these four: variables.tf). With emf_metrics off and no
+  # otlp_endpoint the container gets the overrides alone, as before these existed.
+  observability_environment = merge(
+    var.emf_metrics ? {
+      PLS_EMF_METRICS       = "true"
+      PLS_METRICS_NAMESPACE = var.metrics_namespace
+      PLS_METRICS_SERVICE   = var.name
+    } : {},
+    var.otlp_endpoint != "" ? { PLS_OTLP_ENDPOINT = var.otlp_endpoint } : {},
+  )
+  container_environment = merge(var.service_environment, local.observability_environment)
+  # Every metric the service writes carries this dimension (pls_core/metric_names.py).
+  metrics_dimensions = { Service = var.name }
+
+  # Work one API worker admits before it sheds load with 503s, in standard generations: the
+  # service's PLS_MAX_INFLIGHT_GENERATIONS (its default in pls_core/config.py; 0 = no cap). The
+  # work-in-flight scaling target must stay below it (autoscaling.tf).
+  admission_capacity = tonumber(lookup(var.service_environment, "PLS_MAX_INFLIGHT_GENERATIONS", "32"))
 
   image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
 

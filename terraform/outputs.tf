@@ -96,3 +96,13 @@ output "deploy_targets" {
     guards_off = ["alb_deletion_protection=false", "ecr_force_delete=true"]
   }
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard: load balancer, tasks and, with emf_metrics, the service's own metrics."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "dashboard_url" {
+  description = "The dashboard in the CloudWatch console."
+  value       = "https://${lookup(local.console_hosts, local.partition, "console.aws.amazon.com")}/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
+}

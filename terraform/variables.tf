@@ -271,13 +271,19 @@ variable "cpu_architecture" {
 }
 
 variable "service_environment" {
-  description = "PLS_* settings to override in the container (see the README's configuration table). Empty by default: the service's own defaults (pls_core/config.py) and the image's (bentofile.yaml) suit a 2 vCPU / 4 GB task. Give each override a comment saying why; PLS_REQUEST_TIMEOUT_S here also bounds alb_idle_timeout and deregistration_delay."
+  description = "PLS_* settings to override in the container (see docs/configuration.md). Empty by default: the service's own defaults (pls_core/config.py) and the image's (bentofile.yaml) suit a 2 vCPU / 4 GB task. Give each override a comment saying why; PLS_REQUEST_TIMEOUT_S here also bounds alb_idle_timeout and deregistration_delay."
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for k in keys(var.service_environment) : can(regex("^PLS_[A-Z0-9_]+$", k))])
     error_message = "service_environment keys must be PLS_* settings of the service."
+  }
+
+  validation {
+    # The dashboard, the alarms and the scaling policy read the metrics where these variables say.
+    condition     = length(setintersection(keys(var.service_environment), ["PLS_EMF_METRICS", "PLS_METRICS_NAMESPACE", "PLS_METRICS_SERVICE", "PLS_OTLP_ENDPOINT"])) == 0
+    error_message = "service_environment must not set PLS_EMF_METRICS, PLS_METRICS_NAMESPACE, PLS_METRICS_SERVICE or PLS_OTLP_ENDPOINT: set the variables emf_metrics, metrics_namespace and otlp_endpoint instead (the metrics' Service dimension is name), so the dashboard, alarms and scaling read what the service writes."
   }
 }
 
@@ -347,7 +353,7 @@ variable "kms_key_deletion_window_days" {
 ################################################################################
 
 variable "enable_autoscaling" {
-  description = "Scale the service between min_capacity and max_capacity on CPU and on ALB requests per target. When false the service runs min_capacity tasks."
+  description = "Scale the service between min_capacity and max_capacity: on the model's work in flight per task (work_in_flight_target) and CPU with emf_metrics, on ALB requests per task (requests_per_target) and CPU without. When false the service runs min_capacity tasks."
   type        = bool
   default     = true
 }
@@ -386,13 +392,24 @@ variable "cpu_target_utilization" {
 }
 
 variable "requests_per_target" {
-  description = "ALB requests per task per minute that target tracking holds: 0.7 x 60 x the requests/s one task answers within the SLO. The default comes from the locust step profile on the demo model (capacity at least 51.58 req/s at 32 users, mixed classify/generate; README \"Load testing\"); re-derive it for your model with `python -m loadtests.run --profile step`."
+  description = "Used only with emf_metrics = false (without the service's metrics): ALB requests per task per minute that target tracking holds, 0.7 x 60 x the requests/s one task answers within the SLO. The default comes from the locust step profile on the demo model (capacity at least 51.58 req/s at 32 users, mixed classify/generate; docs/load-testing.md); re-derive it for your model with `python -m loadtests.run --profile step`."
   type        = number
   default     = 2166
 
   validation {
     condition     = var.requests_per_target >= 1 && var.requests_per_target <= 100000
     error_message = "requests_per_target must be between 1 and 100000."
+  }
+}
+
+variable "work_in_flight_target" {
+  description = "Standard generations in flight per API worker (the service's WorkInFlight metric, averaged over the tasks) that target tracking holds, with emf_metrics. Half the admission cap PLS_MAX_INFLIGHT_GENERATIONS (32 by default): the other half absorbs the load that arrives while a new task starts (task_ready_seconds and the health checks), so the tasks scale out before they shed. Must stay below the cap; docs/deploy.md, Scaling, has the derivation."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.work_in_flight_target >= 1 && var.work_in_flight_target <= 10000
+    error_message = "work_in_flight_target must be between 1 and 10000 standard generations per API worker (half PLS_MAX_INFLIGHT_GENERATIONS, 16 with the service's default cap of 32)."
   }
 }
 
@@ -408,7 +425,7 @@ variable "scale_in_cooldown" {
 }
 
 variable "task_ready_seconds" {
-  description = "Seconds a new task needs from launch until its health check passes: Fargate placement, pulling the ~1.9 GB image, loading the models. See the README (Scaling) for the measurement; raise it for a bigger model."
+  description = "Seconds a new task needs from launch until its health check passes: Fargate placement, pulling the ~1.9 GB image, loading the models. See docs/deploy.md (Scaling) for the measurement; raise it for a bigger model."
   type        = number
   default     = 120
 
@@ -430,6 +447,39 @@ variable "scale_out_cooldown" {
 }
 
 ################################################################################
+# Observability
+################################################################################
+
+variable "emf_metrics" {
+  description = "The service writes its own metrics (requests by outcome, generation latency, queue wait, batch size, work in flight, low-confidence summaries) as CloudWatch Embedded Metric Format records to its log (PLS_EMF_METRICS): the dashboard shows them, the failure, load-shedding and low-confidence alarms and the work-in-flight scaling policy read them. False: the ALB's and ECS's metrics only, the 5xx alarms count every 5xx, and the tasks scale on ALB requests per task."
+  type        = bool
+  default     = true
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the service's own metrics (PLS_METRICS_NAMESPACE), with emf_metrics. Their Service dimension is name."
+  type        = string
+  default     = "PLS/Service"
+
+  validation {
+    # CloudWatch's rules for a namespace; AWS/ is reserved for AWS's own.
+    condition     = can(regex("^[0-9A-Za-z.#:_/ -]{1,255}$", var.metrics_namespace)) && trimspace(var.metrics_namespace) != "" && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits and . - _ / # : or spaces, and must not start with AWS/ (reserved for AWS's own metrics), e.g. PLS/Service."
+  }
+}
+
+variable "otlp_endpoint" {
+  description = "OTLP/HTTP endpoint that receives the service's OpenTelemetry traces (PLS_OTLP_ENDPOINT), e.g. http://localhost:4318/v1/traces for an AWS Distro for OpenTelemetry collector sidecar that forwards them to X-Ray (docs/deploy.md, Tracing). Empty: tracing off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.otlp_endpoint == "" || can(regex("^https?://[^\\s/]+(/\\S*)?$", var.otlp_endpoint))
+    error_message = "otlp_endpoint must be empty (tracing off) or an http:// or https:// URL, e.g. http://localhost:4318/v1/traces."
+  }
+}
+
+################################################################################
 # Alarms
 ################################################################################
 
@@ -440,7 +490,7 @@ variable "alarm_actions" {
 }
 
 variable "alarm_5xx_threshold" {
-  description = "5xx responses (from the ALB or the targets) per 5 minutes that raise the 5xx alarms."
+  description = "Failed requests per 5 minutes that raise the failure alarm: with emf_metrics, the service's 5xx and runner-unavailable 503s plus the ALB's own 5xx (a 503 that sheds load is not a failure: alarm_shed_percent); without, each of the ALB's and the targets' 5xx counts."
   type        = number
   default     = 10
 
@@ -458,5 +508,38 @@ variable "alarm_cpu_threshold" {
   validation {
     condition     = var.alarm_cpu_threshold > 0 && var.alarm_cpu_threshold <= 100
     error_message = "alarm_cpu_threshold must be between 1 and 100 percent."
+  }
+}
+
+variable "alarm_shed_percent" {
+  description = "Percent of the requests the service refuses to shed load (admission cap, latency budget), with emf_metrics, that raises the load-shedding alarm when it lasts 15 minutes: the tasks are at capacity and more are needed."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_shed_percent > 0 && var.alarm_shed_percent <= 100
+    error_message = "alarm_shed_percent must be above 0 and at most 100 percent of the requests."
+  }
+}
+
+variable "alarm_low_confidence_percent" {
+  description = "Percent of summaries marked low_confidence, with emf_metrics, that raises the model-drift warning when it lasts 3 hours. The calibration flags about 3 % of in-domain sentences (docs/models.md); a summary is marked when any of its chunks is."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.alarm_low_confidence_percent > 0 && var.alarm_low_confidence_percent < 100
+    error_message = "alarm_low_confidence_percent must be above 0 and below 100 percent of the summaries."
+  }
+}
+
+variable "alarm_low_confidence_min_summaries" {
+  description = "Fewest summaries in an hour for that hour to count towards the model-drift warning: fewer, and the hour counts as fine, so a handful of odd texts does not raise it."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.alarm_low_confidence_min_summaries >= 1 && floor(var.alarm_low_confidence_min_summaries) == var.alarm_low_confidence_min_summaries
+    error_message = "alarm_low_confidence_min_summaries must be a whole number of summaries, at least 1."
   }
 }

@@ -2,9 +2,10 @@
 session's `deploy.sh build` made (tests/support/image_build.py), pushed with `--registry` to a
 local registry standing in for an endpoint of ECR's registry (trusted as a user trusts a private
 registry's certificate); a stack with TLS, a NAT gateway, API keys and the WAF applied as the
-module was before moved.tf, then upgraded to today's through `deploy.sh apply` without replacing
-anything; the stack checked through the AWS API, a no-change plan, a target-group replacement,
-roll, apply again and destroy.
+module was before moved.tf, then upgraded to today's without replacing anything (planned with the
+service's own metrics off), and through `deploy.sh apply`, which turns them on (the dashboard, the
+alarms on them, the work-in-flight scaling policy); the stack checked through the AWS API, a
+no-change plan, a target-group replacement, roll, apply again and destroy.
 
 Every stateful check shares this one life: a full stack costs minutes against moto (the AWS
 provider's own waits, the ALB's alone 30 s), so it runs in the background right after the image
@@ -25,10 +26,10 @@ import pytest
 
 from tests.support.aws import local_registry
 from tests.support.deploy import deploy, moto_kwargs
+from tests.support.deployment_life import assert_stack_in_moto, planned_changes, production_settings
 from tests.support.image_build import BuiltImage, after_build_result, after_the_image_build
 from tests.support.moto import FAKE_CREDENTIALS, moto_server
 from tests.support.processes import REPO
-from tests.support.service_contract import HEALTH_PATH, LIVENESS_PATH, SERVICE_PORT
 from tests.support.terraform import (
     APPLY_TIMEOUT,
     AUTOMATION_ENV,
@@ -44,12 +45,7 @@ from tests.support.terraform import (
     terraform_binary,
     terraform_env,
     terraform_init,
-    time_to_serve_s,
-    variable_default,
 )
-
-SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pls-api-keys-AbCdEf"
-WAF_RATE_LIMIT = 100
 
 # The files moved.tf maps from, as they were before each move: the alarms and scaling policies
 # before they came from one map each (commit 821b62e), the service before it gained `count`
@@ -61,124 +57,10 @@ EARLIER_ADDRESSES = ("aws_cloudwatch_metric_alarm.", "aws_appautoscaling_policy.
 IMPLICIT_MOVES = {"aws_ecs_service.this"}
 # Files added since, absent from the earlier module: the upgrade creates what they declare, and
 # nothing else.
-NEW_FILES = ("service_alarms.tf",)
-
-
-def planned_changes(terraform: str, workdir: Path, env: dict[str, str], var_args: list[str]) -> list[dict]:
-    """resource_changes of a saved plan, as `terraform show -json` gives them."""
-    check(run_terraform(terraform, ["plan", "-input=false", "-no-color", "-out=upgrade.tfplan", *var_args],
-                        workdir, PLAN_TIMEOUT, env), "terraform plan")
-    shown = run_terraform(terraform, ["show", "-json", "upgrade.tfplan"], workdir, 60, env)
-    check(shown, "terraform show -json")
-    return json.loads(shown.stdout).get("resource_changes", [])
-
-
-def production_settings(certificate_arn: str, alarm_topic: str) -> str:
-    """terraform.tfvars of the life: each optional path switched on."""
-    return "\n".join([
-        f'alarm_actions = ["{alarm_topic}"]',           # alarms and failed deployments notify a topic
-        f'certificate_arn = "{certificate_arn}"',       # the HTTPS listener and the HTTP->HTTPS redirect
-        "enable_nat_gateway = true",                    # the NAT gateway next to the endpoints
-        f'api_keys_secret_arn = "{SECRET_ARN}"',        # keys from Secrets Manager
-        f"waf_rate_limit = {WAF_RATE_LIMIT}",           # the WAF's per-IP rate rule
-    ]) + "\n"
-
-
-def assert_stack_in_moto(kwargs: dict, outputs: dict, image: str, alarm_topic: str) -> None:
-    """Spot-check what the apply created, through the AWS API as moto serves it."""
-    ecs = boto3.client("ecs", **kwargs)
-    service = ecs.describe_services(cluster=outputs["cluster_name"]["value"],
-                                    services=[outputs["service_name"]["value"]])["services"][0]
-    assert service["launchType"] == "FARGATE"
-    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
-    assert service["loadBalancers"][0]["containerPort"] == SERVICE_PORT
-    assert service["healthCheckGracePeriodSeconds"] == variable_default("health_check_grace_period_seconds")
-
-    task = ecs.describe_task_definition(taskDefinition=outputs["task_definition_arn"]["value"])["taskDefinition"]
-    container = task["containerDefinitions"][0]
-    assert container["image"] == image
-    assert container["portMappings"][0]["containerPort"] == SERVICE_PORT
-    # ECS replaces a task whose container check fails: it asks liveness; the ALB asks readiness.
-    assert LIVENESS_PATH in " ".join(container["healthCheck"]["command"])
-    assert HEALTH_PATH not in " ".join(container["healthCheck"]["command"])
-    assert container["logConfiguration"]["logDriver"] == "awslogs"
-    assert {e["name"] for e in container["environment"]} == set(variable_default("service_environment"))
-    # The API keys reach the container from Secrets Manager, never as plain environment.
-    assert [(x["name"], x["valueFrom"]) for x in container.get("secrets", [])] == [("PLS_API_KEYS", SECRET_ARN)]
-    assert "PLS_API_KEYS" not in {e["name"] for e in container["environment"]}
-    # Only the execution role (the ECS agent) may read that one secret.
-    iam = boto3.client("iam", **kwargs)
-    execution_role = task["executionRoleArn"].rsplit("/", 1)[1]
-    documents = [iam.get_role_policy(RoleName=execution_role, PolicyName=name)["PolicyDocument"]
-                 for name in iam.list_role_policies(RoleName=execution_role)["PolicyNames"]]
-    readers = [s for d in documents for s in d["Statement"] if "secretsmanager" in json.dumps(s["Action"])]
-    assert [(r["Action"], r["Resource"]) for r in readers] == [("secretsmanager:GetSecretValue", SECRET_ARN)]
-    # The server keeps idle connections open longer than the ALB does.
-    assert container["command"] == outputs["container_command"]["value"]
-    assert container["command"][:2] == ["serve", "--timeout-keep-alive"]
-    assert int(container["command"][2]) > variable_default("alb_idle_timeout")
-
-    # The WAF's per-IP rate rule sits on the ALB and answers 429.
-    elbv2 = boto3.client("elbv2", **kwargs)
-    alb = elbv2.describe_load_balancers(Names=[outputs["service_name"]["value"]])["LoadBalancers"][0]
-    alb_arn = alb["LoadBalancerArn"]
-    rule = boto3.client("wafv2", **kwargs).get_web_acl_for_resource(ResourceArn=alb_arn)["WebACL"]["Rules"][0]
-    assert rule["Statement"]["RateBasedStatement"]["Limit"] == WAF_RATE_LIMIT
-    assert rule["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
-    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
-
-    target_group = elbv2.describe_target_groups(
-        TargetGroupArns=[outputs["target_group_arn"]["value"]])["TargetGroups"][0]
-    assert target_group["TargetType"] == "ip"
-    assert target_group["HealthCheckPath"] == HEALTH_PATH
-    listeners = {item["Port"]: item for item in elbv2.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]}
-    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
-    # ...except writes, which a redirect would turn into GETs: a 4xx that says to use HTTPS.
-    rules = [r for r in elbv2.describe_rules(ListenerArn=listeners[80]["ListenerArn"])["Rules"] if not r["IsDefault"]]
-    assert len(rules) == 1, rules
-    action, condition = rules[0]["Actions"][0], rules[0]["Conditions"][0]
-    assert action["Type"] == "fixed-response" and action["FixedResponseConfig"]["StatusCode"] == "400"
-    assert "https://" in json.loads(action["FixedResponseConfig"]["MessageBody"])["error"]
-    methods = condition.get("HttpRequestMethodConfig", {}).get("Values") or condition.get("Values")
-    assert set(methods) == {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, condition
-    assert listeners[443]["Protocol"] == "HTTPS"
-    assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == target_group["TargetGroupArn"]
-
-    # An alarm when no task is healthy, also when the metric is missing altogether.
-    described_alarms = boto3.client("cloudwatch", **kwargs).describe_alarms()["MetricAlarms"]
-    alarms = {a.get("MetricName"): a for a in described_alarms}
-    healthy = alarms["HealthyHostCount"]
-    assert (healthy["ComparisonOperator"], healthy["Threshold"]) == ("LessThanThreshold", 1)
-    assert healthy["TreatMissingData"] == "breaching"
-    assert {d["Name"] for d in healthy["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
-
-    # Fewer tasks running than desired, from Container Insights' counts, notifies the topic...
-    name = outputs["service_name"]["value"]
-    below = {a["AlarmName"]: a for a in described_alarms}[f"{name}-tasks-below-desired"]
-    assert below["AlarmActions"] == [alarm_topic]
-    counts = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in below["Metrics"] if "MetricStat" in q}
-    assert counts == {"desired": "DesiredTaskCount", "running": "RunningTaskCount"}
-    # ...and so does a deployment the circuit breaker failed, which no metric shows.
-    events = boto3.client("events", **kwargs)
-    pattern = json.loads(events.describe_rule(Name=f"{name}-deployment-failed")["EventPattern"])
-    assert pattern["detail"]["eventName"] == ["SERVICE_DEPLOYMENT_FAILED"]
-    assert pattern["resources"] == [service["serviceArn"]]
-    targets = events.list_targets_by_rule(Rule=f"{name}-deployment-failed")["Targets"]
-    assert [target["Arn"] for target in targets] == [alarm_topic]
-    assert "<reason>" in targets[0]["InputTransformer"]["InputTemplate"]
-
-    # Scale-out waits for a new task to serve before adding another.
-    policies = boto3.client("application-autoscaling", **kwargs).describe_scaling_policies(
-        ServiceNamespace="ecs")["ScalingPolicies"]
-    assert len(policies) == 2
-    for policy in policies:
-        cooldown = policy["TargetTrackingScalingPolicyConfiguration"]["ScaleOutCooldown"]
-        assert cooldown == variable_default("scale_out_cooldown") >= time_to_serve_s()
-
-    repository = boto3.client("ecr", **kwargs).describe_repositories(
-        repositoryNames=[outputs["ecr_repository_name"]["value"]])["repositories"][0]
-    assert repository["imageTagMutability"] == "IMMUTABLE"
-    assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+NEW_FILES = ("service_alarms.tf", "dashboard.tf")
+# Created by the upgrade only with the service's own metrics on (emf_metrics), which the
+# moves-only plan leaves off: the defaults turn them on in step 4.
+WITH_SERVICE_METRICS = {"aws_cloudwatch_metric_alarm.service_metrics"}
 
 
 @after_the_image_build("test_a_deployment_lives_from_first_push_to_destroy")
@@ -263,9 +145,11 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         earlier = {address for address in listed.stdout.split() if address.startswith(EARLIER_ADDRESSES)}
         assert len(earlier) == 8, sorted(earlier)
 
-        # 3. Today's module: without moved.tf it would destroy exactly those; with it, only moves.
+        # 3. Today's module: without moved.tf it would destroy exactly those; with it, only moves
+        # (the service's own metrics off: with them the defaults change more, applied in step 4).
         for name in (*MAPPED_FILES, *NEW_FILES):
             (workdir / name).write_text(current[name])
+        earlier_vars = [*earlier_vars, "-var=emf_metrics=false"]
         without_moves = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
         deleted = {change["address"] for change in without_moves if change["change"]["actions"] == ["delete"]}
         assert deleted == earlier - IMPLICIT_MOVES, "without moved.tf the plan should destroy the earlier addresses"
@@ -273,7 +157,7 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
         changes = planned_changes(terraform_bin, workdir, tf_env, earlier_vars)
         created = {c["address"] for c in changes if c["change"]["actions"] == ["create"]
                    and c["address"].startswith(new_resources)}
-        assert {address.partition("[")[0] for address in created} == set(new_resources), created
+        assert {address.partition("[")[0] for address in created} == set(new_resources) - WITH_SERVICE_METRICS, created
         not_kept = [f"{change['address']}: {change['change']['actions']}" for change in changes
                     if change["change"]["actions"] != ["no-op"] and change["address"] not in created]
         assert not not_kept, "the upgrade would change resources:\n" + "\n".join(not_kept)
@@ -353,6 +237,8 @@ def live_a_deployment(built: BuiltImage, tmp_path: Path) -> str:
                     for c in planned_changes(terraform_bin, workdir, tf_env, [tag_var])
                     if c["change"]["actions"] != ["no-op"]}
         assert switched.pop("aws_ecs_service.fixed_count[0]") == ["update"], switched
+        # The dashboard's work graph loses its scaling-target line.
+        assert switched.pop("aws_cloudwatch_dashboard.this") == ["update"], switched
         assert all(actions == ["delete"] and address.startswith("aws_appautoscaling_")
                    for address, actions in switched.items()), switched
         assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"] == 1

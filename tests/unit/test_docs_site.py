@@ -126,3 +126,13 @@ def test_the_site_tools_are_pinned_and_installed() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", pins.get("mkdocs-material", "")), pins
     for package, pinned in pins.items():
         assert version(package) == pinned, f"{package} {version(package)} is installed, {pinned} is pinned"
+
+
+def test_every_service_metric_is_documented() -> None:
+    from pls_core.metric_names import METRICS, OUTCOMES
+
+    page = (REPO / "docs" / "observability.md").read_text()
+    for name, (unit, _) in METRICS.items():
+        assert f"| `{name}` | {unit} |" in page, name
+    for outcome in OUTCOMES:
+        assert f"| `{outcome}` |" in page, outcome

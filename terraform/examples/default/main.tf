@@ -48,7 +48,10 @@ module "pls" {
   min_capacity           = 2
   max_capacity           = 4
   cpu_target_utilization = 60
-  requests_per_target    = 2166
+  work_in_flight_target  = 16 # half PLS_MAX_INFLIGHT_GENERATIONS (32): scale out before the tasks shed
+
+  # The service's own metrics (dashboard, alarms, the work-in-flight scaling), on by default.
+  emf_metrics = true
 
   log_retention_days = 365
   alarm_actions      = var.alarm_actions

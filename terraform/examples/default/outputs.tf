@@ -37,3 +37,8 @@ output "log_group_name" {
   description = "CloudWatch log group of the service containers."
   value       = module.pls.log_group_name
 }
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard of the service."
+  value       = module.pls.dashboard_url
+}
