@@ -8,7 +8,7 @@ would repeat a 3-gram) takes no probability. CTranslate2 (`return_scores`) and t
 mean of the token probabilities, is the chunk's confidence in 0-1.
 A model that meets text unlike its training data spreads its probability over many tokens and
 its confidence falls: on the demo model, held-out template sentences and real abstract
-sentences separate with a ROC AUC above 0.99 (see the README's demo-model section).
+sentences separate with a ROC AUC above 0.99 (docs/models.md).
 
 The threshold below which a summary is called unreliable is calibrated when a model is built
 (`confidence` in its metrics.json) or set by the operator (PLS_CONFIDENCE_THRESHOLD).

@@ -343,24 +343,46 @@ def find_terms(text: str, lexicon: Mapping[str, str] | None = None) -> list[str]
 
 
 class _TermMatcher:
-    """One alternation of all terms, longest first, each in its own group, so the group that
-    matched names the key."""
+    """Terms tried only where a word starts whose text begins one of them.
+
+    One regular expression of all terms, tried at every character, cost about 14 us a character
+    (0.28 s for a 20,000-character text, holding the interpreter): instead the terms are grouped
+    by their first word, and at each word start of the text only the group of that word is tried,
+    longest term first, as the single alternation would try them."""
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         by_form: dict[str, str] = {}  # matching form -> the first key with that form
         for key in keys:
             by_form.setdefault(_canonical(key), key)
         by_form.pop("", None)
-        forms = sorted(by_form, key=lambda form: (-len(form), form))
-        self.keys = [by_form[form] for form in forms]
-        alternatives = ["(" + _SEPARATOR.join(re.escape(part) for part in form.split(" ")) + ")" for form in forms]
-        self.pattern = (re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
-                        if alternatives else None)
+        self.by_first_word: dict[str, list[tuple[re.Pattern, str]]] = {}
+        for form in sorted(by_form, key=lambda form: (-len(form), form)):
+            first = re.match(r"\w+", form)
+            if first is None:
+                raise ValueError(f"lexicon term {by_form[form]!r} does not start with a letter or digit")
+            pattern = re.compile(r"(?:" + _SEPARATOR.join(re.escape(part) for part in form.split(" ")) + r")(?!\w)",
+                                 re.IGNORECASE)
+            self.by_first_word.setdefault(first.group().casefold(), []).append((pattern, by_form[form]))
 
     def find(self, text: str) -> list[str]:
-        if self.pattern is None:
-            return []
-        return [self.keys[match.lastindex - 1] for match in self.pattern.finditer(_straight(text))]
+        text = _straight(text)
+        found: list[str] = []
+        end = 0
+        for word in _WORD.finditer(text):
+            start = word.start()
+            if start < end:
+                continue  # inside the term found last: matches never overlap
+            # casefold, as the patterns' IGNORECASE: the long s and the Kelvin sign find "s" and "k".
+            for pattern, key in self.by_first_word.get(word.group().casefold(), ()):
+                match = pattern.match(text, start)
+                if match:
+                    found.append(key)
+                    end = match.end()
+                    break
+        return found
+
+
+_WORD = re.compile(r"\w+")
 
 
 # Inside a term, a space stands for any run of whitespace and hyphens.

@@ -4,6 +4,8 @@ count, the demo corpus and its tests all match terms with it)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pls_core.lexicon import LEXICON, LEXICON_BY_CATEGORY, find_terms
 from pls_core.readability import count_technical_terms
@@ -121,3 +123,41 @@ def test_plain_forms_of_the_corpus_carry_no_term():
     # The plain replacements, matched with the same rule, contain no technical term.
     plain_forms = " . ".join(LEXICON.values())
     assert find_terms(plain_forms) == []
+
+
+def _one_alternation(text: str) -> list[str]:
+    """The matching rule as one regular expression of all terms, tried at every character: what
+    find_terms did before it tried only the terms of each word start (53x slower on 20,000
+    characters of abstracts). The two must agree everywhere."""
+    import re
+
+    from pls_core.lexicon import _SEPARATOR, _canonical, _straight
+
+    forms: dict[str, str] = {}
+    for key in LEXICON:
+        forms.setdefault(_canonical(key), key)
+    order = sorted(forms, key=lambda form: (-len(form), form))
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(
+        "(" + _SEPARATOR.join(re.escape(part) for part in form.split(" ")) + ")" for form in order) + r")(?!\w)",
+        re.IGNORECASE)
+    return [forms[order[match.lastindex - 1]] for match in pattern.finditer(_straight(text))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*LEXICON, "the", "with", "Myocardial", "INFARCTION", "-", "--", "(", ")",
+                                 "\u2019s", "'s", "\n", "  ", "x", "_", "2", "pre", "\u017fep\u017fis", "\u212aIDNEY",
+                                 "\u0130", "\u00df"]), max_size=30),
+       st.lists(st.sampled_from([" ", "", "-", "\n", " - "]), min_size=30, max_size=30))
+def test_word_start_matching_equals_one_alternation(words: list[str], gaps: list[str]) -> None:
+    text = "".join(word + gap for word, gap in zip(words, gaps))
+    assert find_terms(text) == _one_alternation(text)
+
+
+def test_word_start_matching_equals_one_alternation_on_real_abstracts() -> None:
+    from tests.support.processes import REPO
+
+    texts = [line for name in ("val.source", "val.target")
+             for line in (REPO / "data" / "cochrane" / name).read_text().splitlines() if line]
+    assert len(texts) > 800
+    for text in texts:
+        assert find_terms(text) == _one_alternation(text)
