@@ -12,13 +12,12 @@ pieces never span whitespace: "A. B." costs what "A." and "B." cost apart.
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
 
-from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX, TOKENIZER_FILE
+from pls_core.model_layout import MAX_INPUT_TOKENS, TASK_PREFIX, TOKENIZER_FILE, max_input_tokens
 
 # Abbreviations common in medical and scientific abstracts that end in a period but do not
 # end a sentence ("e.g. aspirin", "Smith et al. reported", "vs. placebo").
@@ -150,12 +149,7 @@ class Chunker:
             raise FileNotFoundError(
                 f"{tokenizer_file} is missing: import the model again with "
                 "`python scripts/models/import_models.py`, which writes it from spiece.model")
-        max_length = MAX_INPUT_TOKENS
-        config_file = folder / "tokenizer_config.json"
-        if config_file.is_file():
-            configured = json.loads(config_file.read_text()).get("model_max_length")
-            if isinstance(configured, int) and configured > 0:
-                max_length = configured
+        max_length = max_input_tokens(folder)
         return cls(tokenizer_file, max_length)
 
     def _encode(self, text: str):

@@ -6,6 +6,7 @@ runners read it. Nothing here differs between demo and real models.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 # Input prefix the simplifier was trained with; every request is sent with it.
@@ -56,3 +57,18 @@ def missing_simplifier_files(folder: Path) -> list[str]:
 def missing_classifier_files(folder: Path) -> list[str]:
     """Names of the files the classifier folder lacks (empty when complete)."""
     return [name for name in CLASSIFIER_REQUIRED_FILES if not (folder / name).is_file()]
+
+
+def max_input_tokens(folder: str | Path) -> int:
+    """The simplifier's input limit in tokens (task prefix and EOS included): the one limit the
+    chunker cuts at and both backends truncate at. `model_max_length` of tokenizer_config.json
+    when it names a positive integer, at most MAX_INPUT_TOKENS; MAX_INPUT_TOKENS when it is
+    missing or absurd (a real T5's config may carry none: transformers then uses 10**30, which
+    no tokenizer can truncate at)."""
+    try:
+        configured = json.loads((Path(folder) / "tokenizer_config.json").read_text()).get("model_max_length")
+    except (OSError, ValueError, AttributeError):
+        configured = None
+    if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
+        return min(MAX_INPUT_TOKENS, configured)
+    return MAX_INPUT_TOKENS

@@ -7,16 +7,18 @@ the first EOS). The converted weights are made by scripts/models/import_models.p
 BentoML model (`ctranslate2/`), so nothing is converted when the service starts.
 
 On CPU, int8 weights with CTranslate2's fused kernels ran the t5-small-shaped model 3-4x faster
-than transformers in float32 at the same batch (see the README's backend section).
+than transformers in float32 at the same batch (docs/serving.md, "Simplifier backends").
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
 
-from pls_core.model_layout import TASK_PREFIX
+from pls_core.model_layout import TASK_PREFIX, max_input_tokens
+from runners.t5_tokens import T5Tokens
 from runners.transformers_backend import Generation  # one result type for both backends
 
 logger = logging.getLogger("bentoml.pls.ct2")
@@ -35,20 +37,20 @@ def compute_type_for(setting: str, device: str) -> str:
 
 def decoding_options(model_path: str) -> dict:
     """The model's generation_config.json as translate_batch options, so that both backends
-    decode alike (transformers' generate applies these defaults by itself)."""
-    from transformers import GenerationConfig
-
+    decode alike (transformers' generate applies these defaults by itself). Read as JSON: this
+    backend serves without transformers."""
     try:
-        config = GenerationConfig.from_pretrained(model_path)
-    except OSError:
-        config = GenerationConfig()
+        config = json.loads((Path(model_path) / "generation_config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
     # Encoder-decoder `min_length` counts the decoder start token; `min_new_tokens` does not.
-    min_new = max(config.min_new_tokens or 0, (config.min_length or 0) - 1)
+    min_new = max(config.get("min_new_tokens") or 0, (config.get("min_length") or 0) - 1)
+    length_penalty = config.get("length_penalty")
     return {
         "min_decoding_length": min_new,
-        "no_repeat_ngram_size": config.no_repeat_ngram_size or 0,
-        "repetition_penalty": config.repetition_penalty or 1.0,
-        "length_penalty": config.length_penalty if config.length_penalty is not None else 1.0,
+        "no_repeat_ngram_size": config.get("no_repeat_ngram_size") or 0,
+        "repetition_penalty": config.get("repetition_penalty") or 1.0,
+        "length_penalty": length_penalty if length_penalty is not None else 1.0,
     }
 
 
@@ -64,7 +66,6 @@ class CTranslate2Backend:
     def __init__(self, model_path: str, device: str, compute_type: str = "auto", threads: int = 1,
                  replicas: int = 1, sub_batch: int = 0) -> None:
         import ctranslate2
-        from transformers import AutoTokenizer
 
         converted = Path(model_path) / CT2_SUBDIR
         if not (converted / "model.bin").is_file():
@@ -75,24 +76,22 @@ class CTranslate2Backend:
             )
         self.device = device
         self.compute_type = compute_type_for(compute_type, device)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        # The chunker's limit: a tokenizer config without model_max_length says 10**30.
+        self.max_input_tokens = max_input_tokens(model_path)
+        self.tokenizer = T5Tokens(model_path, self.max_input_tokens)  # tokenizers alone, no transformers
         self.replicas = max(1, replicas) if device == "cpu" else 1
         self.sub_batch = sub_batch  # 0: a batch split evenly over the replicas
         self.translator = ctranslate2.Translator(
             str(converted), device=device, compute_type=self.compute_type,
             inter_threads=self.replicas, intra_threads=threads if device == "cpu" else 0,
         )
-        self.eos_id = self.tokenizer.eos_token_id
+        self.eos_id = self.tokenizer.eos_id
         self.decoding = decoding_options(model_path)
         logger.info("CTranslate2 %s on %s, compute %s, %d replica(s) x %d thread(s)",
                     ctranslate2.__version__, device, self.compute_type, self.replicas, threads)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        encoded = self.tokenizer(
-            [TASK_PREFIX + text for text in texts],
-            truncation=True, max_length=self.tokenizer.model_max_length, verbose=False,
-        )
-        return encoded.input_ids
+        return self.tokenizer.encode([TASK_PREFIX + text for text in texts])
 
     def input_lengths(self, texts: list[str]) -> list[int]:
         """Encoder tokens of each text (prefix + text + EOS), for memory planning."""
@@ -109,22 +108,25 @@ class CTranslate2Backend:
         # translate_batch sorts the rows by length, cuts them into sub-batches of max_batch_size
         # and runs those on the replicas in parallel; results come back in the rows' order.
         results = self.translator.translate_batch(
-            [self.tokenizer.convert_ids_to_tokens(ids) for ids in input_ids],
+            [self.tokenizer.tokens(ids) for ids in input_ids],
             max_batch_size=self.sub_batch_size(len(input_ids)),
             beam_size=num_beams,
             max_decoding_length=max_new_tokens,
             return_end_token=True,
             return_scores=True,
             max_input_length=0,  # already truncated by the tokenizer, like transformers'
-            **self.decoding,
+            **{**self.decoding,
+               # A model's min_new_tokens above the request's max_length: transformers stops at
+               # max_length; CTranslate2 would refuse the call.
+               "min_decoding_length": min(self.decoding["min_decoding_length"], max_new_tokens)},
         )
         generations = []
         for ids, result in zip(input_ids, results):
             hypothesis = result.hypotheses[0]
-            output = self.tokenizer.convert_tokens_to_ids(hypothesis)
+            output = self.tokenizer.ids(hypothesis)
             # return_end_token keeps the EOS that ended the hypothesis, so its length is the
             # tokens generated up to and including the first EOS.
-            text = self.tokenizer.decode(output, skip_special_tokens=True).strip()
+            text = self.tokenizer.decode(output).strip()
             generations.append(Generation(
                 text=text, tokens_input=len(ids), tokens_output=len(output),
                 mean_logprob=mean_logprob(result.scores[0], len(output), self.decoding["length_penalty"])))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pls_core.model_layout import TASK_PREFIX
+from pls_core.model_layout import TASK_PREFIX, max_input_tokens
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ class TransformersBackend:
 
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        # The chunker's limit: a tokenizer config without model_max_length says 10**30.
+        self.max_input_tokens = max_input_tokens(model_path)
         self.model = T5ForConditionalGeneration.from_pretrained(model_path).to(device).eval()
         self.eos_id = self.model.generation_config.eos_token_id
         if isinstance(self.eos_id, list):
@@ -99,7 +101,7 @@ class TransformersBackend:
     def input_lengths(self, texts: list[str]) -> list[int]:
         """Encoder tokens of each text (prefix + text + EOS), for memory planning."""
         encoded = self.tokenizer([TASK_PREFIX + text for text in texts], verbose=False)
-        return [min(len(ids), self.tokenizer.model_max_length) for ids in encoded.input_ids]
+        return [min(len(ids), self.max_input_tokens) for ids in encoded.input_ids]
 
     def generate(self, texts: list[str], max_new_tokens: int, num_beams: int) -> list[Generation]:
         import torch
@@ -107,7 +109,7 @@ class TransformersBackend:
 
         encoded = self.tokenizer(
             [TASK_PREFIX + text for text in texts],
-            padding=True, truncation=True, max_length=self.tokenizer.model_max_length,
+            padding=True, truncation=True, max_length=self.max_input_tokens,
             return_tensors="pt",
         ).to(self.device)
         # The search keeps its best 2 x beams continuations a step; greedy picks the best one.

@@ -81,8 +81,15 @@ def check_loadable(spec: ModelSpec, folder: Path) -> None:
         if spec.kind == "simplifier":
             from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-            AutoTokenizer.from_pretrained(folder)
-            T5ForConditionalGeneration.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = T5ForConditionalGeneration.from_pretrained(folder)
+            # The model may have more embedding rows than the tokenizer has tokens (t5-base: 32,128
+            # for 32,100), never fewer: a token past the last row cannot be embedded.
+            if len(tokenizer) > model.config.vocab_size:
+                raise ImportFailed(
+                    f"{folder / 'config.json'}: vocab_size is {model.config.vocab_size}, fewer than the "
+                    f"{len(tokenizer)} tokens of the tokenizer ({', '.join(layout.SIMPLIFIER_TOKENIZER_FILES)}, "
+                    "with its extra ids): the tokenizer and the weights are not from one model")
         else:
             import joblib
 
@@ -93,7 +100,9 @@ def check_loadable(spec: ModelSpec, folder: Path) -> None:
                                 f"{layout.CLASSIFIER_FILE} `predict_proba`")
             if layout.LABEL_PLAIN not in list(getattr(classifier, "classes_", [])):
                 raise ValueError(f"{layout.CLASSIFIER_FILE} has no class {layout.LABEL_PLAIN!r}")
-    except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+    except ImportFailed:
+        raise
+    except Exception as exc:
         raise ImportFailed(f"{folder} does not load as a {spec.kind}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -165,7 +174,7 @@ def save(prepared: PreparedImport, source: str) -> None:
     metadata = {"files_sha256": prepared.hashes, "metrics": read_metrics(prepared.folder)}
     if spec.kind == "simplifier":
         metadata["task_prefix"] = layout.TASK_PREFIX
-        metadata["max_input_tokens"] = layout.MAX_INPUT_TOKENS
+        metadata["max_input_tokens"] = layout.max_input_tokens(prepared.folder)
     with bentoml.models.create(prepared.tag, labels=labels, metadata=metadata) as model:
         shutil.copytree(prepared.folder, model.path, dirs_exist_ok=True)
         if spec.kind == "simplifier":
@@ -174,6 +183,33 @@ def save(prepared: PreparedImport, source: str) -> None:
             from convert_ct2 import CT2_SUBDIR, convert_t5
 
             convert_t5(prepared.folder, Path(model.path) / CT2_SUBDIR)
+            # Raised inside `create`: BentoML discards the half-made model, nothing is stored.
+            trial_generation(Path(model.path), prepared.folder)
+
+
+TRIAL_TEXT = "The patient had a myocardial infarction."
+
+
+def trial_generation(folder: Path, source: Path) -> None:
+    """Generate once with each serving backend from the store copy `folder` of `source`, as the
+    runner will: a folder that imports but cannot serve is refused here, not at the first request."""
+    from runners.ct2_backend import CTranslate2Backend
+    from runners.transformers_backend import TransformersBackend
+
+    limit = layout.max_input_tokens(folder)
+    for name, make in (("ctranslate2", lambda: CTranslate2Backend(str(folder), "cpu", "auto")),
+                       ("transformers", lambda: TransformersBackend(str(folder), "cpu"))):
+        try:
+            # A text longer than the input limit: the truncation path is tried too.
+            generations = make().generate([TRIAL_TEXT, TRIAL_TEXT + " word" * limit], 8, 2)
+        except Exception as exc:
+            raise ImportFailed(
+                f"{source}: a trial generation with the {name} backend failed ({type(exc).__name__}: "
+                f"{exc}); check tokenizer_config.json (model_max_length), config.json (vocab_size) and the "
+                "tokenizer files against the weights") from exc
+        if [g.tokens_input for g in generations][1] > limit:
+            raise ImportFailed(f"{source}: the {name} backend read more than the {limit}-token input limit "
+                               "(tokenizer_config.json: model_max_length)")
 
 
 # Texts on which a converted tokenizer must give the SentencePiece model's own ids.

@@ -223,3 +223,17 @@ def test_with_cuda_both_backends_use_the_gpu(stored_simplifier, parity_texts):
     assert next(model.parameters()).device.type == "cuda"
     del model
     torch.cuda.empty_cache()
+
+
+def test_a_minimum_length_above_the_requests_maximum_stops_at_the_maximum(stored_simplifier, tmp_path):
+    """As transformers does; CTranslate2 alone refuses min_decoding_length > max_decoding_length
+    (a model whose generation config sets min_new_tokens 64, asked for max_length 50, answered 500)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(stored_simplifier, folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "min_new_tokens": 64}))
+    backend = CTranslate2Backend(str(folder), "cpu", compute_type="int8", threads=1)
+    assert [g.tokens_output for g in backend.generate(["The patient had a myocardial infarction."] * 2, 8, 2)] == [8, 8]
