@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.harness import abstracts
+from loadtests.probe_cli import non_negative_int, positive
 from loadtests.server import bentoml_serve
 
 LONG = {"technical_text": ("x, " * 6667)[:20_000], "num_beams": 1, "max_length": 512}
@@ -47,9 +48,12 @@ def side_by_side(url: str, short: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bento-home", type=Path, required=True, help="BENTOML_HOME whose store holds the models")
-    parser.add_argument("--windows", type=int, nargs="+", default=[0, 4, 8, 16])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--windows", type=non_negative_int, nargs="+", default=[0, 4, 8, 16])
+    parser.add_argument("--repeats", type=positive(int), default=2)
     args = parser.parse_args()
+    if not (args.bento_home / "models" / "pls-simplifier").is_dir():
+        parser.error(f"{args.bento_home} holds no pls-simplifier model: import one with "
+                     "`BENTOML_HOME=DIR python scripts/models/import_models.py --models-dir models`")
     short = {"technical_text": min(abstracts(), key=len)}
     rows = []
     for window in args.windows:

@@ -243,6 +243,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.output_tokens < 50:
         parser.error("--output-tokens is the API's max_length: at least 50")
+    if args.before is not None and not (args.before / "service.py").is_file():
+        parser.error(f"--before {args.before}: not a checkout of this project (no service.py there)")
     unknown = set(args.models) - {"demo", "t5-small-shape"}
     if unknown:
         parser.error(f"unknown models: {', '.join(sorted(unknown))}")
@@ -264,3 +266,7 @@ def report_lines(args: argparse.Namespace, rows: list[Row], seconds: float) -> l
             f"{args.output_tokens} tokens out forced, {args.requests} requests per level (at least {args.per_user} "
             f"per user); took {seconds / 60:.1f} min", *machine(), "",
             *table(rows), "", *ratio_rows(rows)]
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,9 @@ the demo tokenizer's fewer tokens): the import and both backends must take that.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from pls_core.model_layout import CLASSIFIER_DIRNAME, SIMPLIFIER_DIRNAME
@@ -56,9 +58,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true", help="the same layout with 1 + 1 narrow layers (tests)")
     args = parser.parse_args()
-    if args.out.exists() and any(args.out.iterdir()):
-        parser.error(f"{args.out} is not empty")
-    simplifier = build(args.out, args.seed, args.tiny)
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        parser.error(f"{args.out} is not an empty folder")
+    # Built beside the target and moved in at the end: a failed build leaves nothing in --out.
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".t5-base-shape-", dir=args.out.parent) as scratch:
+        build(Path(scratch) / "models", args.seed, args.tiny)
+        if args.out.exists():
+            args.out.rmdir()
+        os.replace(Path(scratch) / "models", args.out)
+    simplifier = args.out / SIMPLIFIER_DIRNAME
     print(f"wrote {simplifier} and {args.out / CLASSIFIER_DIRNAME}; import them with "
           f"`python scripts/models/import_models.py --models-dir {args.out}`")
 

@@ -47,6 +47,11 @@ def test_generated_tokens_count_up_to_the_first_eos_like_the_service():
     ("batch_sizes", ["--users", "1,four"], "is not a number"),
     ("busy_core", ["--layouts", "2x0"], "is not REPLICASxTHREADS"),
     ("busy_core", ["--max-length", "10"], "at least 50"),
+    ("side_by_side", ["--before", "/nonexistent-checkout"], "not a checkout of this project"),
+    ("side_by_side", ["--output-tokens", "10"], "at least 50"),
+    ("chunk_turns", ["--bento-home", "/nonexistent-store", "--windows", "-1"], "must not be negative"),
+    ("chunk_turns", ["--bento-home", "/nonexistent-store"], "holds no pls-simplifier model"),
+    ("first_request", ["--rounds", "0"], "must be above zero"),
 ])
 def test_benchmarks_refuse_bad_arguments_before_starting_anything(module, arguments, message, tmp_path):
     """A bad argument is an argparse error (exit 2) that names it, before any model or server."""
